@@ -1,0 +1,33 @@
+// The subcommands of `seedfs`; main.cpp parses the arguments into these.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace seedfs::cli {
+
+struct Common {
+  std::optional<std::filesystem::path> config_file;  // --config
+  bool json = false;                                  // --json
+};
+
+struct SeedArgs {
+  Common common;
+  std::filesystem::path root, ws;
+  std::optional<std::string> artifact;
+  std::optional<unsigned> workers;
+  bool no_skip = false;
+  bool dry_run = false;
+  bool force = false;
+  unsigned throttle_us = 0;  // hidden: a pause per file, for tests
+};
+int cmd_seed(const SeedArgs& args);
+
+struct ConfigArgs {
+  Common common;
+  std::optional<std::filesystem::path> root, ws;
+};
+int cmd_config(const ConfigArgs& args);
+
+}  // namespace seedfs::cli

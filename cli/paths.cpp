@@ -1,0 +1,118 @@
+#include "cli/paths.hpp"
+
+#include <sys/stat.h>
+
+#include <cstring>
+
+#include "seeding/build_lock.hpp"
+#include "seeding/sys.hpp"
+
+namespace seedfs::cli {
+namespace {
+
+bool inside(const fs::path& child, const fs::path& parent) {
+  auto c = child.lexically_normal().string(), p = parent.lexically_normal().string();
+  if (!p.empty() && p.back() != '/') p += '/';
+  return c.size() > p.size() && c.compare(0, p.size(), p) == 0;
+}
+
+std::optional<CliError> check_dir(const fs::path& p, const char* role, const char* hint) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) {
+    int err = errno;
+    if (err == ENOENT)
+      return CliError{kBadInput, std::string(role) + " " + p.string() + " does not exist (" + hint + ")"};
+    return CliError{kBadInput, std::string(role) + " " + p.string() + ": " + std::strerror(err)};
+  }
+  if (!S_ISDIR(st.st_mode))
+    return CliError{kBadInput, std::string(role) + " " + p.string() + " is not a directory (" + hint + ")"};
+  return std::nullopt;
+}
+
+}  // namespace
+
+fs::path absolute_path(const fs::path& p) {
+  std::error_code ec;
+  auto abs = fs::absolute(p, ec);
+  return (ec ? p : abs).lexically_normal();
+}
+
+std::optional<CliError> check_projects(const fs::path& root, const fs::path& ws, Projects& out) {
+  if (auto e = check_dir(root, "root", "give the project dir of the checkout that was built, the one holding target/"))
+    return e;
+  if (auto e = check_dir(ws, "workspace", "give the project dir of the new checkout, e.g. a git worktree"))
+    return e;
+  out.root = fs::canonical(root);
+  out.ws = fs::canonical(ws);
+  if (out.root == out.ws)
+    return CliError{kBadInput, "root and workspace are the same directory (" + out.root.string() +
+                                   "): give the new checkout as <ws>"};
+  return std::nullopt;
+}
+
+std::optional<CliError> select_artifacts(const config::Config& cfg, const Projects& p,
+                                         const std::optional<std::string>& only,
+                                         std::vector<ArtifactDirs>& out) {
+  out.clear();
+  if (only && !cfg.find(*only)) {
+    std::string known;
+    for (const auto& a : cfg.artifacts) known += (known.empty() ? "" : ", ") + a.name;
+    return CliError{kUsage, "no artifact named '" + *only + "' in the config (known: " + known + ")"};
+  }
+  std::vector<std::string> tried;
+  for (const auto& a : cfg.artifacts) {
+    if (only ? a.name != *only : !a.enabled) continue;
+    ArtifactDirs d{&a, p.root / a.path, p.ws / a.path};
+    struct stat st {};
+    if (::stat(d.root_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      if (only)
+        if (auto e = check_dir(d.root_dir, "root artifact dir", "build the root first, or pick another --artifact"))
+          return e;
+      tried.push_back(d.root_dir.string());
+      continue;
+    }
+    d.root_dir = fs::canonical(d.root_dir);
+    // The workspace dir may be a symlink to elsewhere; judge where it really is.
+    std::error_code ec;
+    if (fs::exists(d.ws_dir, ec)) {
+      if (auto e = check_dir(d.ws_dir, "workspace artifact dir", "move the file away")) return e;
+      d.ws_dir = fs::canonical(d.ws_dir);
+    }
+    if (d.root_dir == d.ws_dir || inside(d.ws_dir, d.root_dir) || inside(d.root_dir, d.ws_dir))
+      return CliError{kBadInput, "the artifact dirs " + d.root_dir.string() + " and " +
+                                     d.ws_dir.string() +
+                                     " are the same or one is inside the other: give two separate checkouts"};
+    out.push_back(d);
+  }
+  if (out.empty()) {
+    std::string list;
+    for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
+    return CliError{kBadInput, "nothing to seed: none of the artifact dirs exists in the root (" +
+                                   list + "); build the root first"};
+  }
+  return std::nullopt;
+}
+
+std::optional<CliError> check_not_building(const ArtifactDirs& a, bool force) {
+  if (force) return std::nullopt;
+  std::error_code ec;
+  sys::UniqueFd fd = sys::open_dir(AT_FDCWD, a.root_dir.c_str(), ec);
+  if (!fd) return CliError{kBadInput, sys::describe(a.root_dir.string(), ec)};
+  if (auto lock = seeding::held_build_lock(fd.get()))
+    return CliError{kBusy, "the root is being built right now: " + (a.root_dir / *lock).string() +
+                               " is locked by a running build. Wait for it to finish, or pass "
+                               "--force to seed from a tree that is changing"};
+  return std::nullopt;
+}
+
+std::optional<CliError> load_config(const std::optional<fs::path>& file,
+                                    const std::optional<fs::path>& ws,
+                                    const std::optional<fs::path>& root, config::Config& out) {
+  config::Error err;
+  auto cfg = config::resolve(config::lookup_order(file, ws, root), err);
+  if (!cfg) return CliError{kUsage, "invalid config: " + err.to_string()};
+  out = std::move(*cfg);
+  return std::nullopt;
+}
+
+}  // namespace seedfs::cli

@@ -1,0 +1,47 @@
+// Turning the user's <root> and <ws> project dirs into checked artifact dirs.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/exit_codes.hpp"
+#include "config/config.hpp"
+
+namespace seedfs::cli {
+
+namespace fs = std::filesystem;
+
+struct Projects {
+  fs::path root, ws;  // canonical project dirs
+};
+
+struct ArtifactDirs {
+  const config::Artifact* artifact = nullptr;
+  fs::path root_dir;  // <root>/<path>: must exist
+  fs::path ws_dir;    // <ws>/<path>: created if missing
+};
+
+// Both must be existing directories and not the same one.
+std::optional<CliError> check_projects(const fs::path& root, const fs::path& ws, Projects& out);
+
+// The artifacts to work on: `only` if given (its root dir must exist), else
+// every enabled one whose root dir exists (at least one must). Checks that no
+// artifact dir is inside the other and that a present <ws>/<path> is a directory.
+std::optional<CliError> select_artifacts(const config::Config& cfg, const Projects& p,
+                                         const std::optional<std::string>& only,
+                                         std::vector<ArtifactDirs>& out);
+
+// Refuses when a build holds the root's cargo lock (unless `force`).
+std::optional<CliError> check_not_building(const ArtifactDirs& a, bool force);
+
+// Loads the config for these projects (see config/config.hpp for the order).
+std::optional<CliError> load_config(const std::optional<fs::path>& file,
+                                    const std::optional<fs::path>& ws,
+                                    const std::optional<fs::path>& root, config::Config& out);
+
+// `p` made absolute and normal, without requiring it to exist.
+fs::path absolute_path(const fs::path& p);
+
+}  // namespace seedfs::cli

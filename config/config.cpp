@@ -1,0 +1,296 @@
+#include "config/config.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+#include <thread>
+
+namespace seedfs::config {
+namespace {
+
+Artifact make_artifact(std::string name, std::string path, std::vector<std::string> skip,
+                       std::vector<std::string> link, std::vector<std::string> copy,
+                       bool link_executables) {
+  Artifact a;
+  a.name = std::move(name);
+  a.path = std::move(path);
+  a.skip = std::move(skip);
+  a.link = std::move(link);
+  a.copy = std::move(copy);
+  a.link_executables = link_executables;
+  for (const char* key : {"path", "skip", "link", "copy", "link_executables", "enabled"})
+    a.origin[key] = kBuiltin;
+  return a;
+}
+
+// Compiles the glob lists; the built-in ones are known to be valid.
+bool compile_rules(Artifact& a, std::string* bad_key, std::string* error) {
+  size_t index = 0;
+  auto skip = GlobSet::compile(a.skip, &index, error);
+  if (!skip) return *bad_key = "skip", false;
+  auto link = GlobSet::compile(a.link, &index, error);
+  if (!link) return *bad_key = "link", false;
+  auto copy = GlobSet::compile(a.copy, &index, error);
+  if (!copy) return *bad_key = "copy", false;
+  a.skip_rules = std::move(*skip);
+  a.link_rules = std::move(*link);
+  a.copy_rules = std::move(*copy);
+  return true;
+}
+
+// Reads a TOML file into `cfg` (which holds the defaults), checking every key and type.
+class Reader {
+ public:
+  Reader(std::string file, Config& cfg, Error& err) : file_(std::move(file)), cfg_(cfg), err_(err) {}
+
+  bool read(const toml::table& root) {
+    for (auto&& [key, node] : root) {
+      std::string k(key.str());
+      if (k == "workers") {
+        auto v = node.value<int64_t>();
+        if (!node.is_integer() || !v || *v < 0 || *v > 1024)
+          return fail(node, k, "must be an integer from 0 (one per CPU) to 1024");
+        cfg_.workers = static_cast<unsigned>(*v);
+        cfg_.origin[k] = file_;
+      } else if (k == "progress_interval") {
+        auto v = node.value<double>();
+        if (!(node.is_integer() || node.is_floating_point()) || !v || *v <= 0 || *v > 3600)
+          return fail(node, k, "must be a number of seconds, above 0 and at most 3600");
+        cfg_.progress_interval = *v;
+        cfg_.origin[k] = file_;
+      } else if (k == "artifacts") {
+        const toml::table* arts = node.as_table();
+        if (!arts) return fail(node, k, "must be a table of artifacts, as in [artifacts.cargo]");
+        for (auto&& [name, art] : *arts)
+          if (!read_artifact(std::string(name.str()), art)) return false;
+      } else {
+        return fail(node, k,
+                    "unknown key (known: workers, progress_interval, artifacts.<name>)");
+      }
+    }
+    return true;
+  }
+
+ private:
+  bool read_artifact(const std::string& name, const toml::node& node) {
+    std::string where = "artifacts." + name;
+    const toml::table* tbl = node.as_table();
+    if (!tbl) return fail(node, where, "must be a table");
+    auto it = std::find_if(cfg_.artifacts.begin(), cfg_.artifacts.end(),
+                           [&](const Artifact& a) { return a.name == name; });
+    bool is_new = it == cfg_.artifacts.end();
+    Artifact fresh;
+    Artifact& a = is_new ? fresh : *it;
+    if (is_new) {
+      a.name = name;
+      a.link_executables = false;  // a new kind of artifact: copy unless told otherwise
+      for (const char* key : {"skip", "link", "copy", "link_executables", "enabled"})
+        a.origin[key] = kBuiltin;
+    }
+    for (auto&& [key, v] : *tbl) {
+      std::string k(key.str());
+      std::string full = where + "." + k;
+      if (k == "path") {
+        auto s = v.value<std::string>();
+        if (!v.is_string() || !s || s->empty()) return fail(v, full, "must be a non-empty string");
+        std::filesystem::path p(*s);
+        if (p.is_absolute() || std::any_of(p.begin(), p.end(), [](auto& c) { return c == ".."; }))
+          return fail(v, full, "must be relative to the project dir, without '..'");
+        a.path = p.lexically_normal().string();
+        if (!a.path.empty() && a.path.back() == '/') a.path.pop_back();
+      } else if (k == "skip" || k == "link" || k == "copy") {
+        auto list = strings(v, full);
+        if (!list) return false;
+        auto& dst = k == "skip" ? a.skip : k == "link" ? a.link : a.copy;
+        dst = std::move(*list);
+        // Check each glob here, so that the error points at its line.
+        const toml::array& arr = *v.as_array();
+        for (size_t i = 0; i < dst.size(); ++i) {
+          std::string why;
+          if (!Glob::compile(dst[i], &why))
+            return fail(*arr.get(i), full + "[" + std::to_string(i) + "]",
+                        "invalid glob '" + dst[i] + "': " + why);
+        }
+      } else if (k == "link_executables" || k == "enabled") {
+        if (!v.is_boolean()) return fail(v, full, "must be true or false");
+        (k == "enabled" ? a.enabled : a.link_executables) = *v.value<bool>();
+      } else {
+        return fail(v, full,
+                    "unknown key (known: path, skip, link, copy, link_executables, enabled)");
+      }
+      a.origin[k] = file_;
+    }
+    if (is_new && a.path.empty())
+      return fail(node, where + ".path", "a new artifact needs a path, e.g. path = \"build\"");
+    if (is_new) cfg_.artifacts.push_back(std::move(fresh));
+    return true;
+  }
+
+  std::optional<std::vector<std::string>> strings(const toml::node& v, const std::string& key) {
+    const toml::array* arr = v.as_array();
+    if (!arr) return fail(v, key, "must be an array of glob strings"), std::nullopt;
+    std::vector<std::string> out;
+    for (const toml::node& item : *arr) {
+      auto s = item.value<std::string>();
+      if (!item.is_string() || !s) return fail(item, key, "must hold only strings"), std::nullopt;
+      out.push_back(*s);
+    }
+    return out;
+  }
+
+  bool fail(const toml::node& node, const std::string& key, std::string message) {
+    err_.file = file_;
+    err_.line = static_cast<int>(node.source().begin.line);
+    err_.column = static_cast<int>(node.source().begin.column);
+    err_.key = key;
+    err_.message = std::move(message);
+    return false;
+  }
+
+  std::string file_;
+  Config& cfg_;
+  Error& err_;
+};
+
+std::optional<std::filesystem::path> user_config_dir() {
+  if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) return std::filesystem::path(x);
+  if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".config";
+  return std::nullopt;
+}
+
+toml::array to_array(const std::vector<std::string>& v) {
+  toml::array arr;
+  for (const auto& s : v) arr.push_back(s);
+  return arr;
+}
+
+}  // namespace
+
+std::optional<Method> Artifact::method_for(std::string_view rel,
+                                           std::optional<unsigned> mode) const {
+  if (link_rules.matches(rel, false)) return Method::link;
+  if (copy_rules.matches(rel, false) || !link_executables) return Method::copy;
+  if (!mode) return std::nullopt;
+  return (*mode & 0111) ? Method::link : Method::copy;
+}
+
+const Artifact* Config::find(std::string_view name) const {
+  for (const auto& a : artifacts)
+    if (a.name == name) return &a;
+  return nullptr;
+}
+
+unsigned Config::effective_workers() const {
+  if (workers) return workers;
+  return std::max(2u, std::min(16u, std::thread::hardware_concurrency()));
+}
+
+std::string Error::to_string() const {
+  std::ostringstream out;
+  out << file;
+  if (line > 0) out << ":" << line << ":" << column;
+  out << ": ";
+  if (!key.empty()) out << key << ": ";
+  out << message;
+  return out.str();
+}
+
+Config builtin() {
+  Config cfg;
+  cfg.origin["workers"] = kBuiltin;
+  cfg.origin["progress_interval"] = kBuiltin;
+  // Measured on a real project: these hold 93% of the files and 6% of the useful bytes.
+  // .o files are already inside the .rlib; .d and incremental/ are path-dependent;
+  // the lock files belong to the build that made them.
+  cfg.artifacts.push_back(make_artifact(
+      "cargo", "target",
+      {"**/*.o", "**/*.d", "**/incremental/**", "**/.cargo-lock", "**/.cargo-build-lock",
+       "**/.cargo-artifact-lock"},
+      // rustc and the linker write these elsewhere and rename them into place.
+      {"**/*.rlib", "**/*.rmeta", "**/*.so", "**/*.dylib", "**/*.dll", "**/*.a", "**/*.o"},
+      // Build scripts may rewrite anything in their OUT_DIR in place.
+      {"**/build/*/out/**"}, true));
+  // Its symlinks point into the old tree; every file is copied (a reflink where possible).
+  cfg.artifacts.push_back(make_artifact("npm", "node_modules", {"**/.bin/**"}, {}, {}, false));
+  for (auto& a : cfg.artifacts) {
+    std::string key, why;
+    compile_rules(a, &key, &why);
+  }
+  return cfg;
+}
+
+std::optional<Config> load_file(const std::filesystem::path& file, Error& err) {
+  Config cfg = builtin();
+  cfg.source = file.string();
+  toml::table root;
+  try {
+    root = toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    err.file = file.string();
+    err.line = static_cast<int>(e.source().begin.line);
+    err.column = static_cast<int>(e.source().begin.column);
+    err.message = std::string(e.description());
+    if (err.line == 0) err.message += " (cannot read the file?)";
+    return std::nullopt;
+  }
+  Reader reader(file.string(), cfg, err);
+  if (!reader.read(root)) return std::nullopt;
+  for (auto& a : cfg.artifacts) {
+    std::string why;
+    if (!compile_rules(a, &err.key, &why)) {
+      err.file = file.string();
+      err.key = "artifacts." + a.name + "." + err.key;
+      err.message = why;
+      return std::nullopt;
+    }
+  }
+  return cfg;
+}
+
+std::vector<Candidate> lookup_order(const std::optional<std::filesystem::path>& explicit_file,
+                                    const std::optional<std::filesystem::path>& ws,
+                                    const std::optional<std::filesystem::path>& root_project) {
+  std::vector<Candidate> out;
+  if (explicit_file) out.push_back({*explicit_file, "--config"});
+  if (ws) out.push_back({*ws / ".seedfs.toml", "workspace"});
+  if (root_project) out.push_back({*root_project / ".seedfs.toml", "root project"});
+  if (auto dir = user_config_dir()) out.push_back({*dir / "seedfs" / "config.toml", "user config"});
+  return out;
+}
+
+std::optional<Config> resolve(const std::vector<Candidate>& candidates, Error& err) {
+  for (const auto& c : candidates) {
+    struct stat st {};
+    bool exists = ::stat(c.path.c_str(), &st) == 0;
+    if (!exists && c.why == "--config") {
+      err.file = c.path.string();
+      err.message = "config file not found (given with --config)";
+      return std::nullopt;
+    }
+    if (exists) return load_file(c.path, err);
+  }
+  return builtin();
+}
+
+toml::table to_toml(const Config& cfg) {
+  toml::table out;
+  out.insert("workers", static_cast<int64_t>(cfg.workers));
+  out.insert("progress_interval", cfg.progress_interval);
+  toml::table arts;
+  for (const auto& a : cfg.artifacts) {
+    toml::table t;
+    t.insert("path", a.path);
+    t.insert("skip", to_array(a.skip));
+    t.insert("link", to_array(a.link));
+    t.insert("copy", to_array(a.copy));
+    t.insert("link_executables", a.link_executables);
+    t.insert("enabled", a.enabled);
+    arts.insert(a.name, std::move(t));
+  }
+  out.insert("artifacts", std::move(arts));
+  return out;
+}
+
+}  // namespace seedfs::config

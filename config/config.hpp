@@ -1,0 +1,88 @@
+// The seedfs configuration: which artifacts to seed and the rules for each.
+//
+// Lookup order (the first file found wins; keys it leaves out keep their built-in value):
+//   1. --config FILE
+//   2. <ws>/.seedfs.toml
+//   3. <root project>/.seedfs.toml
+//   4. $XDG_CONFIG_HOME/seedfs/config.toml (default ~/.config/seedfs/config.toml)
+//   5. the built-in defaults
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "config/glob.hpp"
+
+namespace seedfs::config {
+
+inline constexpr const char* kBuiltin = "built-in default";
+
+// How one seeded file is made to exist in the workspace.
+enum class Method { link, copy };
+
+struct Artifact {
+  std::string name;
+  std::string path;               // relative to the project dir, e.g. "target"
+  std::vector<std::string> skip;  // never seeded (and hidden from the view)
+  std::vector<std::string> link;  // hardlinked: tools only ever replace these files
+  std::vector<std::string> copy;  // always copied, even when executable
+  bool link_executables = true;   // hardlink files with an exec bit unless `copy` matches
+  bool enabled = true;
+
+  GlobSet skip_rules, link_rules, copy_rules;  // compiled from the lists above
+  std::map<std::string, std::string> origin;   // key -> the file it came from, or kBuiltin
+
+  // Link or copy, for a regular file at `rel`. `mode` is needed only when the
+  // globs do not decide; pass nullopt to learn whether they do.
+  std::optional<Method> method_for(std::string_view rel, std::optional<unsigned> mode) const;
+};
+
+struct Config {
+  unsigned workers = 0;             // 0: one per CPU, at least 2
+  double progress_interval = 5.0;  // seconds between progress lines
+  std::vector<Artifact> artifacts;
+  std::string source = kBuiltin;                // the file read, or kBuiltin
+  std::map<std::string, std::string> origin;    // top-level key -> source
+
+  const Artifact* find(std::string_view name) const;
+  unsigned effective_workers() const;
+};
+
+struct Error {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string key;
+  std::string message;
+  std::string to_string() const;  // "file:line:col: key: message"
+};
+
+// The built-in defaults: cargo at `target`, npm at `node_modules`.
+Config builtin();
+
+// Reads `file` over the built-in defaults.
+std::optional<Config> load_file(const std::filesystem::path& file, Error& err);
+
+struct Candidate {
+  std::filesystem::path path;
+  std::string why;  // "--config", "workspace", "root project", "user config"
+};
+
+// Where to look, in order. `explicit_file` comes first and must exist.
+std::vector<Candidate> lookup_order(const std::optional<std::filesystem::path>& explicit_file,
+                                    const std::optional<std::filesystem::path>& ws,
+                                    const std::optional<std::filesystem::path>& root_project);
+
+// Loads the first existing candidate, or the built-in defaults when none exists.
+std::optional<Config> resolve(const std::vector<Candidate>& candidates, Error& err);
+
+// The effective config as a TOML table (for `seedfs config` and --json).
+toml::table to_toml(const Config& cfg);
+
+}  // namespace seedfs::config

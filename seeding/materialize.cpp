@@ -1,0 +1,227 @@
+#include "seeding/materialize.hpp"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <string>
+
+#include "seeding/sys.hpp"
+
+namespace seedfs::seeding {
+namespace {
+
+using sys::last_error;
+using sys::UniqueFd;
+
+// Errors for which a hardlink is impossible but a copy may work.
+bool link_impossible(int err) {
+  return err == EXDEV || err == EPERM || err == EMLINK || err == ENOTSUP || err == EOPNOTSUPP;
+}
+
+// False once O_TMPFILE + linkat through /proc failed here (no /proc, or a
+// filesystem without O_TMPFILE): then copies go through a named temporary.
+std::atomic<bool> g_tmpfile_works{true};
+
+std::string temp_name() {
+  static std::atomic<uint64_t> counter{0};
+  char buf[64];
+  std::snprintf(buf, sizeof buf, ".seedfs-tmp-%d-%llu", static_cast<int>(::getpid()),
+                static_cast<unsigned long long>(counter.fetch_add(1)));
+  return buf;
+}
+
+// Copies the bytes of `src` into `dst`: a reflink where the filesystem can,
+// else copy_file_range, else read/write.
+std::error_code copy_data(int src, int dst, uint64_t size, Outcome& how) {
+  if (::ioctl(dst, FICLONE, src) == 0) {
+    how = Outcome::reflinked;
+    return {};
+  }
+  how = Outcome::copied;
+  loff_t in = 0, out = 0;
+  bool use_cfr = true;
+  uint64_t left = size;
+  // Loop until EOF rather than trusting `size`: a short file is copied whole.
+  for (;;) {
+    if (use_cfr) {
+      ssize_t n = ::copy_file_range(src, &in, dst, &out, left ? left : (1u << 20), 0);
+      if (n > 0) {
+        left = left > static_cast<uint64_t>(n) ? left - n : 0;
+        continue;
+      }
+      if (n == 0) return {};
+      if (errno == EINTR) continue;
+      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+        return last_error();
+      use_cfr = false;  // fall back to read/write from where we are
+    }
+    std::array<char, 1 << 16> buf;
+    ssize_t n = ::pread(src, buf.data(), buf.size(), in);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return last_error();
+    if (n == 0) return {};
+    for (ssize_t w = 0; w < n;) {
+      ssize_t m = ::pwrite(dst, buf.data() + w, n - w, out);
+      if (m < 0 && errno == EINTR) continue;
+      if (m < 0) return last_error();
+      w += m;
+      out += m;
+    }
+    in += n;
+  }
+}
+
+// Mode, owner and times of `st` onto the open file `fd`.
+std::error_code copy_metadata(int fd, const struct stat& st) {
+  // Only root can give a file away; keep the owner when we can.
+  if (::geteuid() == 0 && (st.st_uid != 0 || st.st_gid != 0))
+    if (::fchown(fd, st.st_uid, st.st_gid) != 0) return last_error();
+  // After fchown (which clears set-id bits), and regardless of the umask.
+  if (::fchmod(fd, st.st_mode & 07777) != 0) return last_error();
+  struct timespec times[2] = {st.st_atim, st.st_mtim};
+  if (::futimens(fd, times) != 0) return last_error();
+  return {};
+}
+
+// Puts the finished temporary under `name`: renamed, or linked from an O_TMPFILE.
+std::error_code publish(int fd, bool is_tmpfile, const std::string& tmp, int dst_dir,
+                        const char* name, CopyMode mode, bool& existed) {
+  existed = false;
+  bool replace = mode != CopyMode::keep_existing;
+  if (is_tmpfile) {
+    char proc[64];
+    std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    // linkat cannot replace: a replacing publish links under a temporary name first.
+    std::string link_name = replace ? temp_name() : name;
+    if (::linkat(AT_FDCWD, proc, dst_dir, link_name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      if (errno == EEXIST && !replace) return existed = true, std::error_code{};
+      return last_error();
+    }
+    if (!replace) return {};
+    if (::renameat(dst_dir, link_name.c_str(), dst_dir, name) != 0) {
+      auto ec = last_error();
+      ::unlinkat(dst_dir, link_name.c_str(), 0);
+      return ec;
+    }
+    return {};
+  }
+  int rc = replace ? ::renameat(dst_dir, tmp.c_str(), dst_dir, name)
+                   : ::renameat2(dst_dir, tmp.c_str(), dst_dir, name, RENAME_NOREPLACE);
+  if (rc == 0) return {};
+  auto ec = last_error();
+  ::unlinkat(dst_dir, tmp.c_str(), 0);
+  if (ec.value() == EEXIST && !replace) return existed = true, std::error_code{};
+  return ec;
+}
+
+}  // namespace
+
+std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const char* dst_name,
+                          CopyMode mode, Done& done) {
+  for (;;) {
+    bool is_tmpfile = g_tmpfile_works.load(std::memory_order_relaxed);
+    std::error_code ec;
+    std::string tmp;
+    UniqueFd out;
+    if (is_tmpfile) {
+      out = sys::open_at(dst_dir, ".", O_TMPFILE | O_RDWR, 0600, ec);
+      if (!out && (ec.value() == EOPNOTSUPP || ec.value() == EISDIR || ec.value() == EINVAL)) {
+        g_tmpfile_works = false;
+        continue;
+      }
+    } else {
+      tmp = temp_name();
+      out = sys::open_at(dst_dir, tmp.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600, ec);
+    }
+    if (!out) return ec;
+    auto drop_named = [&] {
+      if (!is_tmpfile) ::unlinkat(dst_dir, tmp.c_str(), 0);
+    };
+    done.outcome = Outcome::copied;
+    if (mode != CopyMode::replace_empty) {
+      if ((ec = copy_data(src_fd, out.get(), static_cast<uint64_t>(st.st_size), done.outcome)))
+        return drop_named(), ec;
+    }
+    if ((ec = copy_metadata(out.get(), st))) return drop_named(), ec;
+    bool existed = false;
+    ec = publish(out.get(), is_tmpfile, tmp, dst_dir, dst_name, mode, existed);
+    if (ec && is_tmpfile && (ec.value() == ENOENT || ec.value() == EPERM) &&
+        ::access("/proc/self/fd", F_OK) != 0) {
+      g_tmpfile_works = false;  // no /proc: use named temporaries from now on
+      continue;
+    }
+    if (ec) return ec;
+    if (existed) {
+      done.outcome = Outcome::kept;
+      done.bytes = 0;
+    } else {
+      done.bytes = mode == CopyMode::replace_empty ? 0 : static_cast<uint64_t>(st.st_size);
+    }
+    return {};
+  }
+}
+
+std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
+                                 const char* dst_name, config::Method method,
+                                 const struct stat* st, Done& done) {
+  struct stat own {};
+  if (method == config::Method::link) {
+    if (::linkat(src_dir, src_name, dst_dir, dst_name, 0) == 0) {
+      if (!st && sys::lstat_at(src_dir, src_name, own) == std::error_code{}) st = &own;
+      done = {Outcome::linked, st ? static_cast<uint64_t>(st->st_size) : 0};
+      return {};
+    }
+    if (errno == EEXIST) return done = {Outcome::kept, 0}, std::error_code{};
+    if (!link_impossible(errno)) return last_error();
+  }
+  std::error_code ec;
+  UniqueFd src = sys::open_at(src_dir, src_name, O_RDONLY | O_NOFOLLOW, 0, ec);
+  if (!src) return ec;
+  if (!st) {
+    if (::fstat(src.get(), &own) != 0) return last_error();
+    st = &own;
+  }
+  return copy_file(src.get(), *st, dst_dir, dst_name, CopyMode::keep_existing, done);
+}
+
+std::error_code copy_symlink(int src_dir, const char* src_name, int dst_dir,
+                             const char* dst_name, Done& done) {
+  std::string target;
+  if (auto ec = sys::read_link_at(src_dir, src_name, target)) return ec;
+  if (::symlinkat(target.c_str(), dst_dir, dst_name) != 0) {
+    if (errno == EEXIST) return done = {Outcome::kept, 0}, std::error_code{};
+    return last_error();
+  }
+  done = {Outcome::symlinked, 0};
+  struct stat st {};
+  if (!sys::lstat_at(src_dir, src_name, st)) {
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    ::utimensat(dst_dir, dst_name, times, AT_SYMLINK_NOFOLLOW);  // cosmetic: best effort
+  }
+  return {};
+}
+
+std::error_code make_dir(int dst_dir, const char* name, mode_t mode, bool& created) {
+  created = false;
+  mode_t want = (mode & 07777) | S_IRWXU;
+  if (::mkdirat(dst_dir, name, want) == 0) {
+    created = true;
+    // mkdir applies the umask; the root's mode is what we want.
+    if ((want & sys::process_umask()) && ::fchmodat(dst_dir, name, want, 0) != 0)
+      return last_error();
+    return {};
+  }
+  if (errno != EEXIST) return last_error();
+  struct stat st {};
+  if (auto ec = sys::lstat_at(dst_dir, name, st)) return ec;
+  if (!S_ISDIR(st.st_mode)) return sys::make_error(ENOTDIR);
+  return {};
+}
+
+}  // namespace seedfs::seeding

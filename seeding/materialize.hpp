@@ -1,0 +1,60 @@
+// Making one root entry exist in the workspace dir: the primitives shared by
+// the seeding engine and the FUSE view (which materializes a path on first
+// touch and copies up shared files before changing them).
+//
+// Every function works relative to directory fds and never writes to the source.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <system_error>
+
+#include "config/config.hpp"
+
+namespace seedfs::seeding {
+
+enum class Outcome {
+  linked,     // a hardlink to the root's inode
+  reflinked,  // a copy sharing the root's blocks (FICLONE)
+  copied,     // a copy of the bytes
+  kept,       // the destination already existed: left as it was
+  symlinked,  // a new symlink with the same target
+};
+
+struct Done {
+  Outcome outcome = Outcome::kept;
+  uint64_t bytes = 0;  // the file's size, for linked and copied files
+};
+
+// Regular file `src_name` in `src_dir` → `dst_name` in `dst_dir`.
+// `method` link: a hardlink; where the kernel refuses one (EXDEV, EPERM, EMLINK,
+// ENOTSUP) a reflink or copy instead. `method` copy: a reflink or copy.
+// An existing destination is kept. `st` is the source's stat if the caller has it.
+std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
+                                 const char* dst_name, config::Method method,
+                                 const struct stat* st, Done& done);
+
+enum class CopyMode {
+  keep_existing,  // an existing destination wins (seeding)
+  replace,        // atomically replace the destination (copy-up)
+  replace_empty,  // replace with an empty file of the same mode, owner and times (copy-up for truncate to 0)
+};
+
+// Copies the open regular file `src_fd` (whose stat is `st`) to `dst_name`,
+// preserving mode, owner (when root) and times. The copy appears under its
+// name whole or not at all: it is written as an O_TMPFILE and linked in.
+std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const char* dst_name,
+                          CopyMode mode, Done& done);
+
+// Recreates the symlink `src_name` with the same target text (never followed)
+// and the same times. An existing destination is kept.
+std::error_code copy_symlink(int src_dir, const char* src_name, int dst_dir,
+                             const char* dst_name, Done& done);
+
+// Creates directory `name` with `mode` plus owner rwx (so that it can be filled;
+// the caller restores `mode` afterwards where it differs). `created` tells
+// whether it is new; an existing directory is fine, anything else is ENOTDIR.
+std::error_code make_dir(int dst_dir, const char* name, mode_t mode, bool& created);
+
+}  // namespace seedfs::seeding

@@ -1,0 +1,424 @@
+#include "seeding/seeder.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "seeding/materialize.hpp"
+
+namespace seedfs::seeding {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using sys::UniqueFd;
+
+// A directory being worked on: its fds in the root and in the workspace dir,
+// shared by the batches of its files and closed with the last one.
+struct DirPair {
+  UniqueFd src, dst;  // dst is invalid in a dry run
+  std::string rel;
+};
+
+struct FileEntry {
+  std::string name;
+  unsigned char type;  // DT_REG or DT_LNK
+};
+
+struct ScanTask {
+  std::string rel;
+};
+struct FileTask {
+  std::shared_ptr<DirPair> dir;
+  std::vector<FileEntry> files;
+};
+using Task = std::variant<ScanTask, FileTask>;
+
+std::string join(std::string_view rel, std::string_view name) {
+  std::string out;
+  out.reserve(rel.size() + 1 + name.size());
+  if (!rel.empty()) {
+    out.append(rel);
+    out.push_back('/');
+  }
+  out.append(name);
+  return out;
+}
+
+// Adds the time of a scope to a counter of nanoseconds.
+class Timed {
+ public:
+  explicit Timed(std::atomic<uint64_t>& sink) : sink_(sink), start_(Clock::now()) {}
+  ~Timed() {
+    sink_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_)
+                        .count(),
+                    std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<uint64_t>& sink_;
+  Clock::time_point start_;
+};
+
+}  // namespace
+
+std::string Failure::to_string() const {
+  return op + " " + (path.empty() ? std::string(".") : path) + ": " + ec.message();
+}
+
+struct Seeder::Impl {
+  Impl(UniqueFd r, UniqueFd d, config::Artifact a, Options o)
+      : root(std::move(r)), dest(std::move(d)), art(std::move(a)), opts(std::move(o)) {}
+
+  UniqueFd root, dest;
+  config::Artifact art;
+  Options opts;
+
+  struct Counters {
+    std::atomic<uint64_t> files_found{0}, files_done{0}, dirs_found{0}, dirs_created{0};
+    std::atomic<uint64_t> linked{0}, reflinked{0}, copied{0}, kept{0}, symlinks{0};
+    std::atomic<uint64_t> skipped_rule{0}, dirs_pruned{0}, skipped_type{0}, left_to_view{0};
+    std::atomic<uint64_t> bytes{0};
+    std::atomic<uint64_t> walk_ns{0}, mkdir_ns{0}, file_ns{0};
+  } n;
+
+  Clock::time_point started{};
+  std::atomic<int64_t> elapsed_ns{-1};  // set when finished
+  std::atomic<bool> stop{false};
+  std::atomic<bool> was_cancelled{false};
+
+  std::mutex mu;  // guards everything below
+  std::condition_variable cv;
+  std::deque<Task> queue;
+  size_t active = 0;          // tasks being run
+  size_t scans_pending = 0;   // scan tasks queued or running
+  bool finished = false;
+  bool begun = false;
+  std::optional<Failure> failure;
+  std::vector<std::pair<std::string, mode_t>> dir_modes;  // to restore at the end
+  std::vector<std::thread> threads;
+
+  void push(Task t) {
+    std::lock_guard lock(mu);
+    if (std::holds_alternative<ScanTask>(t)) {
+      ++scans_pending;
+      queue.push_back(std::move(t));  // breadth first: the total is known early
+    } else {
+      queue.push_front(std::move(t));  // files first: few directories open at once
+    }
+    cv.notify_one();
+  }
+
+  void fail(std::string path, const char* op, std::error_code ec) {
+    std::lock_guard lock(mu);
+    if (!failure) failure = Failure{std::move(path), op, ec};
+    stop = true;
+    cv.notify_all();
+  }
+
+  // Calls `make` directly, or under the caller's lock through the hooks.
+  template <class F>
+  bool guarded(std::string_view rel, EntryKind kind, F&& make) {
+    if (!opts.hooks) {
+      make();
+      return true;
+    }
+    return opts.hooks->guard(rel, kind, FunctionRef<void()>(make));
+  }
+
+  void worker() {
+    for (;;) {
+      Task task;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stop || !queue.empty() || active == 0; });
+        if (stop || queue.empty()) break;
+        task = std::move(queue.front());
+        queue.pop_front();
+        ++active;
+      }
+      bool was_scan = std::holds_alternative<ScanTask>(task);
+      if (was_scan)
+        scan(std::get<ScanTask>(task).rel);
+      else
+        files(std::get<FileTask>(task));
+      task = {};  // closes the directory fds outside the lock
+      std::lock_guard lock(mu);
+      --active;
+      if (was_scan) --scans_pending;
+      if (active == 0 && queue.empty()) cv.notify_all();
+    }
+  }
+
+  void scan(const std::string& rel) {
+    Timed timed(n.walk_ns);
+    const char* here = rel.empty() ? "." : rel.c_str();
+    auto dir = std::make_shared<DirPair>();
+    dir->rel = rel;
+    std::error_code ec;
+    dir->src = sys::open_dir(root.get(), here, ec);
+    if (!dir->src) return fail(rel, "open", ec);
+    if (!opts.dry_run) {
+      dir->dst = sys::open_dir(dest.get(), here, ec);
+      if (!dir->dst) {
+        // The view removed or replaced it after materializing it: nothing to do below.
+        if (opts.hooks && (ec.value() == ENOENT || ec.value() == ENOTDIR)) {
+          n.left_to_view.fetch_add(1, std::memory_order_relaxed);
+          return;
+        }
+        return fail(rel, "open in workspace", ec);
+      }
+    }
+
+    std::vector<FileEntry> batch;
+    alignas(8) char buf[64 * 1024];
+    for (;;) {
+      if (stop) return;
+      ssize_t len = ::getdents64(dir->src.get(), buf, sizeof buf);
+      if (len < 0 && errno == EINTR) continue;
+      if (len < 0) return fail(rel, "read directory", sys::last_error());
+      if (len == 0) break;
+      for (ssize_t off = 0; off < len;) {
+        auto* d = reinterpret_cast<struct dirent64*>(buf + off);
+        off += d->d_reclen;
+        std::string_view name(d->d_name);
+        if (name == "." || name == "..") continue;
+        if (!entry(*dir, d->d_name, d->d_type, batch)) return;
+        if (batch.size() >= opts.batch_size) push(FileTask{dir, std::exchange(batch, {})});
+      }
+    }
+    if (!batch.empty()) push(FileTask{dir, std::move(batch)});
+  }
+
+  // One directory entry met by the walk. False stops the scan (after a failure).
+  bool entry(DirPair& dir, const char* name, unsigned char type, std::vector<FileEntry>& batch) {
+    std::string child = join(dir.rel, name);
+    struct stat st {};
+    if (type == DT_UNKNOWN || type == DT_DIR) {  // a directory's mode is needed anyway
+      if (auto ec = sys::lstat_at(dir.src.get(), name, st)) return fail(child, "stat", ec), false;
+      type = IFTODT(st.st_mode);
+    }
+    if (type == DT_DIR) {
+      if (opts.apply_skip && art.skip_rules.prunes_dir(child)) {
+        n.skipped_rule.fetch_add(1, std::memory_order_relaxed);
+        n.dirs_pruned.fetch_add(1, std::memory_order_relaxed);
+        return true;
+      }
+      n.dirs_found.fetch_add(1, std::memory_order_relaxed);
+      if (!opts.dry_run && !make_dir_guarded(dir, name, child, st.st_mode)) return !stop;
+      push(ScanTask{std::move(child)});
+      return true;
+    }
+    if (type != DT_REG && type != DT_LNK) {
+      n.skipped_type.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    if (opts.apply_skip && art.skip_rules.matches(child, false)) {
+      n.skipped_rule.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    n.files_found.fetch_add(1, std::memory_order_relaxed);
+    batch.push_back({name, type});
+    return true;
+  }
+
+  // False when the directory is not to be entered (left to the view, kept as a
+  // non-directory, or failed).
+  bool make_dir_guarded(DirPair& dir, const char* name, const std::string& child, mode_t mode) {
+    Timed timed(n.mkdir_ns);
+    std::error_code ec;
+    bool created = false;
+    bool went = guarded(child, EntryKind::directory,
+                        [&] { ec = make_dir(dir.dst.get(), name, mode, created); });
+    if (!went) {
+      n.left_to_view.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    if (ec.value() == ENOTDIR) {  // the workspace has a file here: the workspace wins
+      n.kept.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    if (ec) return fail(child, "mkdir", ec), false;
+    if (created) {
+      n.dirs_created.fetch_add(1, std::memory_order_relaxed);
+      if ((mode & S_IRWXU) != S_IRWXU) {
+        std::lock_guard lock(mu);
+        dir_modes.emplace_back(child, mode & 07777);
+      }
+    }
+    return true;
+  }
+
+  void files(const FileTask& task) {
+    Timed timed(n.file_ns);
+    const DirPair& dir = *task.dir;
+    for (const FileEntry& f : task.files) {
+      if (stop) return;
+      if (opts.throttle.count() > 0) std::this_thread::sleep_for(opts.throttle);
+      std::string child = join(dir.rel, f.name);
+      Done done;
+      std::error_code ec;
+      const char* op = "link";
+      bool went = true;
+      if (f.type == DT_LNK) {
+        op = "symlink";
+        if (!opts.dry_run)
+          went = guarded(child, EntryKind::symlink, [&] {
+            ec = copy_symlink(dir.src.get(), f.name.c_str(), dir.dst.get(), f.name.c_str(), done);
+          });
+        else
+          done.outcome = Outcome::symlinked;
+      } else {
+        struct stat st {};
+        const struct stat* stp = nullptr;
+        auto method = art.method_for(child, std::nullopt);
+        if (!method) {  // executable or not: the mode decides
+          if ((ec = sys::lstat_at(dir.src.get(), f.name.c_str(), st)))
+            return fail(child, "stat", ec);
+          stp = &st;
+          method = art.method_for(child, st.st_mode);
+        }
+        if (*method == config::Method::copy) op = "copy";
+        if (!opts.dry_run)
+          went = guarded(child, EntryKind::file, [&] {
+            ec = materialize_file(dir.src.get(), f.name.c_str(), dir.dst.get(), f.name.c_str(),
+                                  *method, stp, done);
+          });
+        else
+          done.outcome = *method == config::Method::link ? Outcome::linked : Outcome::copied;
+      }
+      if (ec) return fail(child, op, ec);
+      if (!went)
+        n.left_to_view.fetch_add(1, std::memory_order_relaxed);
+      else
+        count(done);
+      n.files_done.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  void count(const Done& done) {
+    auto& c = done.outcome == Outcome::linked      ? n.linked
+              : done.outcome == Outcome::reflinked ? n.reflinked
+              : done.outcome == Outcome::copied    ? n.copied
+              : done.outcome == Outcome::symlinked ? n.symlinks
+                                                   : n.kept;
+    c.fetch_add(1, std::memory_order_relaxed);
+    n.bytes.fetch_add(done.bytes, std::memory_order_relaxed);
+  }
+
+  void begin() {
+    std::lock_guard lock(mu);
+    begun = true;
+    started = Clock::now();
+    ++scans_pending;
+    queue.push_back(ScanTask{opts.subtree});
+  }
+
+  // After the last task: put back the modes of directories that were made
+  // writable to be filled, deepest first.
+  void finish() {
+    std::lock_guard lock(mu);
+    if (finished) return;
+    std::sort(dir_modes.begin(), dir_modes.end(),
+              [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    if (!failure && !was_cancelled)
+      for (const auto& [rel, mode] : dir_modes) ::fchmodat(dest.get(), rel.c_str(), mode, 0);
+    elapsed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started)
+                     .count();
+    finished = true;
+    cv.notify_all();
+  }
+};
+
+Seeder::Seeder(UniqueFd root, UniqueFd dest, config::Artifact artifact, Options opts)
+    : impl_(std::make_unique<Impl>(std::move(root), std::move(dest), std::move(artifact),
+                                   std::move(opts))) {}
+
+Seeder::~Seeder() {
+  cancel();
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+}
+
+void Seeder::start() {
+  sys::raise_fd_limit();
+  impl_->begin();
+  unsigned n = std::max(1u, impl_->opts.workers);
+  for (unsigned i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->worker(); });
+}
+
+std::optional<Failure> Seeder::run() {
+  if (impl_->opts.workers == 0) {
+    impl_->begin();
+    impl_->worker();
+  } else {
+    start();
+  }
+  return wait();
+}
+
+std::optional<Failure> Seeder::wait() {
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+  impl_->finish();
+  std::lock_guard lock(impl_->mu);
+  return impl_->failure;
+}
+
+bool Seeder::wait_for(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->mu);
+  return impl_->cv.wait_for(lock, timeout, [&] {
+    return impl_->finished || impl_->stop || (impl_->active == 0 && impl_->queue.empty());
+  });
+}
+
+void Seeder::cancel() {
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->finished && !impl_->failure) impl_->was_cancelled = true;
+  impl_->stop = true;
+  impl_->cv.notify_all();
+}
+
+bool Seeder::cancelled() const { return impl_->was_cancelled; }
+
+Stats Seeder::stats() const {
+  const auto& n = impl_->n;
+  auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  Stats s;
+  s.files_found = get(n.files_found);
+  s.files_done = get(n.files_done);
+  s.dirs_found = get(n.dirs_found);
+  s.dirs_created = get(n.dirs_created);
+  s.linked = get(n.linked);
+  s.reflinked = get(n.reflinked);
+  s.copied = get(n.copied);
+  s.kept = get(n.kept);
+  s.symlinks = get(n.symlinks);
+  s.skipped_rule = get(n.skipped_rule);
+  s.dirs_pruned = get(n.dirs_pruned);
+  s.skipped_type = get(n.skipped_type);
+  s.left_to_view = get(n.left_to_view);
+  s.bytes = get(n.bytes);
+  // The walk's time includes the mkdirs it does; report them apart.
+  s.walk_seconds = (get(n.walk_ns) - std::min(get(n.walk_ns), get(n.mkdir_ns))) / 1e9;
+  s.mkdir_seconds = get(n.mkdir_ns) / 1e9;
+  s.file_seconds = get(n.file_ns) / 1e9;
+  std::lock_guard lock(impl_->mu);
+  s.scan_done = impl_->begun && impl_->scans_pending == 0;
+  s.finished = impl_->finished;
+  int64_t el = impl_->elapsed_ns;
+  if (el >= 0)
+    s.elapsed = el / 1e9;
+  else if (impl_->begun)
+    s.elapsed = std::chrono::duration<double>(Clock::now() - impl_->started).count();
+  return s;
+}
+
+}  // namespace seedfs::seeding

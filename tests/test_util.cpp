@@ -1,0 +1,117 @@
+#include "tests/test_util.hpp"
+
+#include <stdlib.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace seedfs::test {
+
+TempDir::TempDir(const std::string& tag) {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + tag + "-XXXXXX";
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  // Read-only dirs made by a test must not stop the cleanup.
+  for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::end(it);
+       it.increment(ec))
+    if (it->is_directory(ec) && !it->is_symlink(ec))
+      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+  fs::remove_all(path_, ec);
+}
+
+void write_file(const fs::path& p, const std::string& content, mode_t mode, int64_t mtime) {
+  fs::create_directories(p.parent_path());
+  {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << content;
+  }
+  ::chmod(p.c_str(), mode);
+  if (mtime) {
+    struct timeval tv[2] = {{static_cast<time_t>(mtime), 0}, {static_cast<time_t>(mtime), 0}};
+    ::utimes(p.c_str(), tv);
+  }
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+uint64_t hash_bytes(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+bool Entry::operator==(const Entry& o) const {
+  return type == o.type && mode == o.mode && uid == o.uid && gid == o.gid && size == o.size &&
+         mtime_ns == o.mtime_ns && hash == o.hash;
+}
+
+Snapshot snapshot(const fs::path& root) {
+  Snapshot snap;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::none, ec);
+       !ec && it != fs::end(it); it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0) continue;
+    Entry e{};
+    e.mode = st.st_mode & 07777;
+    e.uid = st.st_uid;
+    e.gid = st.st_gid;
+    e.ino = st.st_ino;
+    e.nlink = st.st_nlink;
+    if (S_ISREG(st.st_mode)) {
+      e.type = 'f';
+      e.size = st.st_size;
+      e.mtime_ns = st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
+      e.hash = hash_bytes(read_file(it->path()));
+    } else if (S_ISDIR(st.st_mode)) {
+      e.type = 'd';
+    } else if (S_ISLNK(st.st_mode)) {
+      e.type = 'l';
+      e.mtime_ns = st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
+      e.hash = hash_bytes(fs::read_symlink(it->path(), ec).string());
+    } else {
+      e.type = 'o';
+    }
+    snap[fs::relative(it->path(), root).string()] = e;
+  }
+  return snap;
+}
+
+std::string diff(const Snapshot& before, const Snapshot& after, bool identity) {
+  std::ostringstream out;
+  for (const auto& [path, e] : before) {
+    auto it = after.find(path);
+    if (it == after.end()) {
+      out << "missing: " << path << "\n";
+      continue;
+    }
+    const Entry& a = it->second;
+    if (!(e == a)) {
+      out << "changed: " << path << " (type " << e.type << "->" << a.type << ", mode " << std::oct
+          << e.mode << "->" << a.mode << std::dec << ", size " << e.size << "->" << a.size
+          << ", mtime " << e.mtime_ns << "->" << a.mtime_ns << ", owner " << e.uid << ":" << e.gid
+          << "->" << a.uid << ":" << a.gid << (e.hash != a.hash ? ", content differs" : "")
+          << ")\n";
+    } else if (identity && (e.ino != a.ino || e.nlink != a.nlink)) {
+      out << "identity changed: " << path << "\n";
+    }
+  }
+  for (const auto& [path, e] : after)
+    if (!before.count(path)) out << "added: " << path << "\n";
+  return out.str();
+}
+
+}  // namespace seedfs::test

@@ -1,0 +1,59 @@
+// Helpers shared by the tests: temp dirs, files, and tree snapshots that prove
+// the root unchanged ("no byte, name, mode, owner or mtime").
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+
+namespace seedfs::test {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag = "seedfs-test");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& rel) const { return path_ / rel; }
+
+ private:
+  fs::path path_;
+};
+
+// Writes `content` to `p` (creating parents) with `mode` and, if nonzero, mtime (seconds).
+void write_file(const fs::path& p, const std::string& content, mode_t mode = 0644,
+                int64_t mtime = 0);
+std::string read_file(const fs::path& p);
+
+struct Entry {
+  char type;  // 'f' file, 'd' dir, 'l' symlink, 'o' other
+  mode_t mode;
+  uid_t uid;
+  gid_t gid;
+  int64_t size;
+  int64_t mtime_ns;  // files and symlinks; dirs' mtimes move when seeding adds entries elsewhere
+  uint64_t hash;     // content (files) or target (symlinks)
+  ino_t ino;
+  nlink_t nlink;
+  bool operator==(const Entry& o) const;
+};
+using Snapshot = std::map<std::string, Entry>;  // relative path -> entry
+
+// Every entry below `root`, not following symlinks.
+Snapshot snapshot(const fs::path& root);
+
+// Human-readable differences between two snapshots; empty when they are equal.
+// Inode numbers and link counts are ignored unless `identity` is set (a
+// hardlink moves the root's link count and ctime, as DESIGN.md allows).
+std::string diff(const Snapshot& before, const Snapshot& after, bool identity = false);
+
+uint64_t hash_bytes(const std::string& s);
+
+}  // namespace seedfs::test
