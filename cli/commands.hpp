@@ -21,6 +21,7 @@ struct SeedArgs {
   bool dry_run = false;
   bool force = false;
   unsigned throttle_us = 0;  // hidden: a pause per file, for tests
+  size_t batch_size = 0;     // hidden: files per queued batch (benchmarks)
 };
 int cmd_seed(const SeedArgs& args);
 

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   seed_cmd->add_flag("--dry-run", seed.dry_run, "Walk and report what would be done; create nothing");
   seed_cmd->add_flag("--force", seed.force, "Seed even while a build holds the root's cargo lock");
   seed_cmd->add_option("--throttle-us", seed.throttle_us, "Pause per file (testing)")->group("");
+  seed_cmd->add_option("--batch-size", seed.batch_size, "Files per queued batch (benchmarks)")->group("");
   add_common(seed_cmd, seed.common);
 
   ConfigArgs cfg;

@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -36,33 +37,43 @@ std::string temp_name() {
   return buf;
 }
 
+// False once FICLONE failed as unsupported: ext4 and tmpfs never reflink, so
+// one failed ioctl is enough to stop asking (a process seeds onto one filesystem).
+std::atomic<bool> g_reflink_works{true};
+
+// How to name an O_TMPFILE: linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH;
+// /proc/self/fd works for everyone where /proc is mounted.
+std::atomic<bool> g_empty_path_works{true};
+
 // Copies the bytes of `src` into `dst`: a reflink where the filesystem can,
 // else copy_file_range, else read/write.
 std::error_code copy_data(int src, int dst, uint64_t size, Outcome& how) {
-  if (::ioctl(dst, FICLONE, src) == 0) {
-    how = Outcome::reflinked;
-    return {};
+  if (size > 0 && g_reflink_works.load(std::memory_order_relaxed)) {
+    if (::ioctl(dst, FICLONE, src) == 0) {
+      how = Outcome::reflinked;
+      return {};
+    }
+    if (errno == EOPNOTSUPP || errno == ENOTTY || errno == EINVAL || errno == EXDEV)
+      g_reflink_works.store(false, std::memory_order_relaxed);
   }
   how = Outcome::copied;
+  // Copy st_size bytes: the root does not change while it is seeded (a build
+  // in it is refused), and stopping there saves the call that would read EOF.
   loff_t in = 0, out = 0;
   bool use_cfr = true;
-  uint64_t left = size;
-  // Loop until EOF rather than trusting `size`: a short file is copied whole.
-  for (;;) {
+  std::array<char, 1 << 16> buf;
+  while (static_cast<uint64_t>(in) < size) {
+    size_t want = static_cast<size_t>(size - in);
     if (use_cfr) {
-      ssize_t n = ::copy_file_range(src, &in, dst, &out, left ? left : (1u << 20), 0);
-      if (n > 0) {
-        left = left > static_cast<uint64_t>(n) ? left - n : 0;
-        continue;
-      }
-      if (n == 0) return {};
+      ssize_t n = ::copy_file_range(src, &in, dst, &out, want, 0);
+      if (n > 0) continue;
+      if (n == 0) return {};  // the file shrank: what is there is copied
       if (errno == EINTR) continue;
       if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
         return last_error();
       use_cfr = false;  // fall back to read/write from where we are
     }
-    std::array<char, 1 << 16> buf;
-    ssize_t n = ::pread(src, buf.data(), buf.size(), in);
+    ssize_t n = ::pread(src, buf.data(), std::min(want, buf.size()), in);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return last_error();
     if (n == 0) return {};
@@ -75,15 +86,23 @@ std::error_code copy_data(int src, int dst, uint64_t size, Outcome& how) {
     }
     in += n;
   }
+  return {};
 }
 
-// Mode, owner and times of `st` onto the open file `fd`.
-std::error_code copy_metadata(int fd, const struct stat& st) {
+// Mode, owner and times of `st` onto the open file `fd`, created with `created_mode`.
+std::error_code copy_metadata(int fd, const struct stat& st, mode_t created_mode) {
+  mode_t mode = st.st_mode & 07777;
+  bool chowned = false;
   // Only root can give a file away; keep the owner when we can.
-  if (::geteuid() == 0 && (st.st_uid != 0 || st.st_gid != 0))
+  static const uid_t euid = ::geteuid();
+  static const gid_t egid = ::getegid();
+  if (euid == 0 && (st.st_uid != euid || st.st_gid != egid)) {
     if (::fchown(fd, st.st_uid, st.st_gid) != 0) return last_error();
-  // After fchown (which clears set-id bits), and regardless of the umask.
-  if (::fchmod(fd, st.st_mode & 07777) != 0) return last_error();
+    chowned = true;
+  }
+  // After fchown (which clears set-id bits), and where the umask took bits away.
+  if ((chowned && (mode & 06000)) || (created_mode & ~sys::process_umask()) != mode)
+    if (::fchmod(fd, mode) != 0) return last_error();
   struct timespec times[2] = {st.st_atim, st.st_mtim};
   if (::futimens(fd, times) != 0) return last_error();
   return {};
@@ -95,11 +114,19 @@ std::error_code publish(int fd, bool is_tmpfile, const std::string& tmp, int dst
   existed = false;
   bool replace = mode != CopyMode::keep_existing;
   if (is_tmpfile) {
-    char proc[64];
-    std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
     // linkat cannot replace: a replacing publish links under a temporary name first.
     std::string link_name = replace ? temp_name() : name;
-    if (::linkat(AT_FDCWD, proc, dst_dir, link_name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+    int rc = -1;
+    if (g_empty_path_works.load(std::memory_order_relaxed)) {
+      rc = ::linkat(fd, "", dst_dir, link_name.c_str(), AT_EMPTY_PATH);
+      if (rc != 0 && (errno == ENOENT || errno == EPERM)) g_empty_path_works = false;
+    }
+    if (rc != 0 && !g_empty_path_works) {
+      char proc[64];
+      std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+      rc = ::linkat(AT_FDCWD, proc, dst_dir, link_name.c_str(), AT_SYMLINK_FOLLOW);
+    }
+    if (rc != 0) {
       if (errno == EEXIST && !replace) return existed = true, std::error_code{};
       return last_error();
     }
@@ -129,15 +156,16 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
     std::error_code ec;
     std::string tmp;
     UniqueFd out;
+    mode_t created_mode = (st.st_mode & 0777) | S_IRUSR | S_IWUSR;
     if (is_tmpfile) {
-      out = sys::open_at(dst_dir, ".", O_TMPFILE | O_RDWR, 0600, ec);
+      out = sys::open_at(dst_dir, ".", O_TMPFILE | O_RDWR, created_mode, ec);
       if (!out && (ec.value() == EOPNOTSUPP || ec.value() == EISDIR || ec.value() == EINVAL)) {
         g_tmpfile_works = false;
         continue;
       }
     } else {
       tmp = temp_name();
-      out = sys::open_at(dst_dir, tmp.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600, ec);
+      out = sys::open_at(dst_dir, tmp.c_str(), O_CREAT | O_EXCL | O_RDWR, created_mode, ec);
     }
     if (!out) return ec;
     auto drop_named = [&] {
@@ -145,10 +173,11 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
     };
     done.outcome = Outcome::copied;
     if (mode != CopyMode::replace_empty) {
-      if ((ec = copy_data(src_fd, out.get(), static_cast<uint64_t>(st.st_size), done.outcome)))
+      if ((ec = copy_data(src_fd, out.get(), static_cast<uint64_t>(st.st_size),
+                          done.outcome)))
         return drop_named(), ec;
     }
-    if ((ec = copy_metadata(out.get(), st))) return drop_named(), ec;
+    if ((ec = copy_metadata(out.get(), st, created_mode))) return drop_named(), ec;
     bool existed = false;
     ec = publish(out.get(), is_tmpfile, tmp, dst_dir, dst_name, mode, existed);
     if (ec && is_tmpfile && (ec.value() == ENOENT || ec.value() == EPERM) &&
@@ -180,6 +209,11 @@ std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
     if (errno == EEXIST) return done = {Outcome::kept, 0}, std::error_code{};
     if (!link_impossible(errno)) return last_error();
   }
+  // A copy costs a new inode and its data before linkat can say the name is
+  // taken: look first, so that a rerun or a resumed mount keeps files cheaply.
+  struct stat existing {};
+  if (::fstatat(dst_dir, dst_name, &existing, AT_SYMLINK_NOFOLLOW) == 0)
+    return done = {Outcome::kept, 0}, std::error_code{};
   std::error_code ec;
   UniqueFd src = sys::open_at(src_dir, src_name, O_RDONLY | O_NOFOLLOW, 0, ec);
   if (!src) return ec;

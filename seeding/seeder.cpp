@@ -158,43 +158,56 @@ struct Seeder::Impl {
   }
 
   void scan(const std::string& rel) {
-    Timed timed(n.walk_ns);
+    std::shared_ptr<DirPair> dir;
+    std::vector<FileEntry> batch;
+    {
+      Timed timed(n.walk_ns);
+      if (!read_dir(rel, dir, batch)) return;
+    }
+    // The last (for most directories the only) batch is done here: handing it
+    // to another worker would cost more in locking than it saves.
+    if (!batch.empty()) files(FileTask{std::move(dir), std::move(batch)});
+  }
+
+  // Reads directory `rel`, making its subdirectories and queueing them; full
+  // batches of files go to the queue, the rest is left in `batch`.
+  bool read_dir(const std::string& rel, std::shared_ptr<DirPair>& dir,
+                std::vector<FileEntry>& batch) {
     const char* here = rel.empty() ? "." : rel.c_str();
-    auto dir = std::make_shared<DirPair>();
+    dir = std::make_shared<DirPair>();
     dir->rel = rel;
     std::error_code ec;
     dir->src = sys::open_dir(root.get(), here, ec);
-    if (!dir->src) return fail(rel, "open", ec);
+    if (!dir->src) return fail(rel, "open", ec), false;
     if (!opts.dry_run) {
       dir->dst = sys::open_dir(dest.get(), here, ec);
       if (!dir->dst) {
         // The view removed or replaced it after materializing it: nothing to do below.
         if (opts.hooks && (ec.value() == ENOENT || ec.value() == ENOTDIR)) {
           n.left_to_view.fetch_add(1, std::memory_order_relaxed);
-          return;
+          return false;
         }
-        return fail(rel, "open in workspace", ec);
+        return fail(rel, "open in workspace", ec), false;
       }
     }
 
-    std::vector<FileEntry> batch;
     alignas(8) char buf[64 * 1024];
     for (;;) {
-      if (stop) return;
+      if (stop) return false;
       ssize_t len = ::getdents64(dir->src.get(), buf, sizeof buf);
       if (len < 0 && errno == EINTR) continue;
-      if (len < 0) return fail(rel, "read directory", sys::last_error());
+      if (len < 0) return fail(rel, "read directory", sys::last_error()), false;
       if (len == 0) break;
       for (ssize_t off = 0; off < len;) {
         auto* d = reinterpret_cast<struct dirent64*>(buf + off);
         off += d->d_reclen;
         std::string_view name(d->d_name);
         if (name == "." || name == "..") continue;
-        if (!entry(*dir, d->d_name, d->d_type, batch)) return;
+        if (!entry(*dir, d->d_name, d->d_type, batch)) return false;
         if (batch.size() >= opts.batch_size) push(FileTask{dir, std::exchange(batch, {})});
       }
     }
-    if (!batch.empty()) push(FileTask{dir, std::move(batch)});
+    return true;
   }
 
   // One directory entry met by the walk. False stops the scan (after a failure).

@@ -1,0 +1,408 @@
+// The seeding engine on real trees: what is linked, copied, kept and skipped,
+// the fallbacks, fail-fast, the hooks the view uses, and the root untouched.
+#include <gtest/gtest.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <grp.h>
+
+#include <cstring>
+#include <functional>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "seeding/build_lock.hpp"
+#include "seeding/seeder.hpp"
+#include "tests/test_util.hpp"
+
+namespace seedfs::seeding {
+namespace {
+
+using test::Snapshot;
+using test::TempDir;
+using test::write_file;
+namespace fs = std::filesystem;
+
+constexpr int64_t kOld = 1600000000;  // an mtime a copy would lose
+
+// A small cargo-like tree with one of each interesting kind of entry.
+void make_tree(const fs::path& t) {
+  write_file(t / "debug/deps/libfoo-1.rlib", "rlib bytes", 0644, kOld);
+  write_file(t / "debug/deps/libfoo-1.rmeta", "rmeta bytes", 0644, kOld + 1);
+  write_file(t / "debug/deps/libpm-1.so", "proc macro", 0755, kOld + 2);
+  write_file(t / "debug/deps/app-1", "executable", 0755, kOld + 3);
+  write_file(t / "debug/deps/foo-1.d", "deps", 0644, kOld);
+  write_file(t / "debug/deps/foo-1.foo.0-cgu.0.rcgu.o", "object", 0644, kOld);
+  write_file(t / "debug/.fingerprint/foo-1/lib-foo", "fingerprint", 0644, kOld + 4);
+  write_file(t / "debug/.fingerprint/foo-1/invoked.timestamp", "", 0644, kOld + 5);
+  write_file(t / "debug/build/foo-2/output", "cargo:rustc-link-lib=z", 0600, kOld + 6);
+  write_file(t / "debug/build/foo-2/out/gen.rs", "pub fn f() {}", 0644, kOld + 7);
+  write_file(t / "debug/build/foo-2/out/gen.sh", "#!/bin/sh", 0755, kOld + 8);
+  write_file(t / "debug/build/foo-2/out/libfoo.a", "archive", 0644, kOld + 9);
+  write_file(t / "debug/incremental/foo-x/s-1/query.bin", "inc", 0644, kOld);
+  write_file(t / "debug/.cargo-lock", "", 0644, kOld);
+  write_file(t / "CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55", 0644, kOld);
+  fs::create_directories(t / "debug/examples");
+  fs::create_directories(t / "debug/private");
+  ::chmod((t / "debug/private").c_str(), 0750);
+  fs::create_directories(t / "debug/readonly/sub");
+  write_file(t / "debug/readonly/sub/x.rlib", "x", 0644, kOld);
+  ::chmod((t / "debug/readonly").c_str(), 0555);
+  fs::create_symlink("deps/libfoo-1.rmeta", t / "debug/latest.rmeta");
+  ::mkfifo((t / "debug/fifo").c_str(), 0644);
+}
+
+sys::UniqueFd open_dir(const fs::path& p) {
+  std::error_code ec;
+  auto fd = sys::open_dir(AT_FDCWD, p.c_str(), ec);
+  EXPECT_TRUE(fd) << p << ": " << ec.message();
+  return fd;
+}
+
+config::Artifact cargo() { return *config::builtin().find("cargo"); }
+
+struct SeedRun {
+  Stats stats;
+  std::optional<Failure> failure;
+};
+
+SeedRun seed(const fs::path& root, const fs::path& dest, Options opts = {}) {
+  fs::create_directories(dest);
+  Seeder s(open_dir(root), open_dir(dest), cargo(), opts);
+  SeedRun r;
+  r.failure = s.run();
+  r.stats = s.stats();
+  return r;
+}
+
+struct stat lstat_of(const fs::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+  return st;
+}
+
+bool same_inode(const fs::path& a, const fs::path& b) {
+  auto x = lstat_of(a), y = lstat_of(b);
+  return x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+void expect_copy(const fs::path& root, const fs::path& dest, const std::string& rel) {
+  SCOPED_TRACE(rel);
+  ASSERT_TRUE(fs::exists(dest / rel));
+  auto a = lstat_of(root / rel), b = lstat_of(dest / rel);
+  EXPECT_FALSE(a.st_dev == b.st_dev && a.st_ino == b.st_ino) << "should be a copy";
+  EXPECT_EQ(test::read_file(root / rel), test::read_file(dest / rel));
+  EXPECT_EQ(a.st_mode, b.st_mode);
+  EXPECT_EQ(a.st_mtim.tv_sec, b.st_mtim.tv_sec);
+  EXPECT_EQ(a.st_mtim.tv_nsec, b.st_mtim.tv_nsec);
+  EXPECT_EQ(b.st_nlink, 1u);
+}
+
+TEST(Seeder, SeedsByTheRulesAndLeavesTheRootAlone) {
+  TempDir tmp;
+  auto root = tmp / "root", dest = tmp / "ws";
+  make_tree(root);
+  Snapshot before = test::snapshot(root);
+
+  SeedRun r = seed(root, dest);
+  ASSERT_FALSE(r.failure) << r.failure->to_string();
+
+  // Files that tools only replace share the root's inode.
+  for (const char* rel : {"debug/deps/libfoo-1.rlib", "debug/deps/libfoo-1.rmeta",
+                          "debug/deps/libpm-1.so", "debug/deps/app-1",
+                          "debug/build/foo-2/out/libfoo.a", "debug/readonly/sub/x.rlib"})
+    EXPECT_TRUE(same_inode(root / rel, dest / rel)) << rel;
+  // Files that cargo rewrites in place are copies with the same bytes, mode and mtime.
+  for (const char* rel : {"debug/.fingerprint/foo-1/lib-foo",
+                          "debug/.fingerprint/foo-1/invoked.timestamp", "debug/build/foo-2/output",
+                          "debug/build/foo-2/out/gen.rs", "debug/build/foo-2/out/gen.sh",
+                          "CACHEDIR.TAG"})
+    expect_copy(root, dest, rel);
+  // Skipped by rule, or by type.
+  for (const char* rel : {"debug/deps/foo-1.d", "debug/deps/foo-1.foo.0-cgu.0.rcgu.o",
+                          "debug/incremental", "debug/.cargo-lock", "debug/fifo"})
+    EXPECT_FALSE(fs::exists(fs::symlink_status(dest / rel))) << rel;
+  // Symlinks keep their target text.
+  EXPECT_EQ(fs::read_symlink(dest / "debug/latest.rmeta"), "deps/libfoo-1.rmeta");
+  // Directories keep their modes, even read-only ones (filled first).
+  EXPECT_EQ(lstat_of(dest / "debug/private").st_mode & 07777, 0750u);
+  EXPECT_EQ(lstat_of(dest / "debug/readonly").st_mode & 07777, 0555u);
+  EXPECT_TRUE(fs::is_directory(dest / "debug/examples"));
+
+  EXPECT_EQ(r.stats.linked, 6u);
+  EXPECT_EQ(r.stats.copied + r.stats.reflinked, 6u);
+  EXPECT_EQ(r.stats.symlinks, 1u);
+  EXPECT_EQ(r.stats.kept, 0u);
+  EXPECT_EQ(r.stats.skipped_type, 1u);
+  EXPECT_EQ(r.stats.skipped_rule, 4u);  // .d, .o, .cargo-lock, incremental/ (pruned)
+  EXPECT_EQ(r.stats.dirs_pruned, 1u);
+  EXPECT_EQ(r.stats.files_found, r.stats.files_done);
+  EXPECT_TRUE(r.stats.scan_done);
+
+  EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
+}
+
+TEST(Seeder, KeepsFilesAlreadyInTheWorkspace) {
+  TempDir tmp;
+  auto root = tmp / "root", dest = tmp / "ws";
+  make_tree(root);
+  write_file(dest / "debug/deps/libfoo-1.rlib", "mine", 0600, kOld - 5);
+  write_file(dest / "debug/.fingerprint/foo-1/lib-foo", "mine too", 0600, kOld - 5);
+  Snapshot before = test::snapshot(root);
+
+  SeedRun r = seed(root, dest);
+  ASSERT_FALSE(r.failure) << r.failure->to_string();
+  EXPECT_EQ(test::read_file(dest / "debug/deps/libfoo-1.rlib"), "mine");
+  EXPECT_EQ(test::read_file(dest / "debug/.fingerprint/foo-1/lib-foo"), "mine too");
+  EXPECT_EQ(lstat_of(dest / "debug/deps/libfoo-1.rlib").st_mode & 07777, 0600u);
+  EXPECT_EQ(r.stats.kept, 2u);
+
+  // A second run keeps everything.
+  SeedRun again = seed(root, dest);
+  ASSERT_FALSE(again.failure);
+  EXPECT_EQ(again.stats.kept, again.stats.files_done);
+  EXPECT_EQ(again.stats.linked + again.stats.copied, 0u);
+  EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
+}
+
+TEST(Seeder, NoSkipSeedsEverythingButSpecialFiles) {
+  TempDir tmp;
+  auto root = tmp / "root", dest = tmp / "ws";
+  make_tree(root);
+  Options opts;
+  opts.apply_skip = false;
+  SeedRun r = seed(root, dest, opts);
+  ASSERT_FALSE(r.failure);
+  EXPECT_TRUE(same_inode(root / "debug/deps/foo-1.foo.0-cgu.0.rcgu.o",
+                         dest / "debug/deps/foo-1.foo.0-cgu.0.rcgu.o"));
+  expect_copy(root, dest, "debug/deps/foo-1.d");
+  expect_copy(root, dest, "debug/incremental/foo-x/s-1/query.bin");
+  EXPECT_EQ(r.stats.skipped_rule, 0u);
+  EXPECT_EQ(r.stats.skipped_type, 1u);
+}
+
+TEST(Seeder, DryRunCreatesNothing) {
+  TempDir tmp;
+  auto root = tmp / "root", dest = tmp / "ws";
+  make_tree(root);
+  Options opts;
+  opts.dry_run = true;
+  SeedRun r = seed(root, dest, opts);
+  ASSERT_FALSE(r.failure);
+  EXPECT_TRUE(fs::is_empty(dest));
+  EXPECT_EQ(r.stats.linked, 6u);
+  EXPECT_EQ(r.stats.copied, 6u);
+}
+
+TEST(Seeder, ManyFilesAcrossBatchesAndWorkers) {
+  TempDir tmp;
+  auto root = tmp / "root", dest = tmp / "ws";
+  for (int d = 0; d < 20; ++d)
+    for (int f = 0; f < (d == 0 ? 2000 : 30); ++f)
+      write_file(root / ("d" + std::to_string(d)) / ("f" + std::to_string(f) + (f % 2 ? ".rlib" : ".json")),
+                 std::to_string(d * 100000 + f), 0644, kOld + f);
+  Snapshot before = test::snapshot(root);
+  Options opts;
+  opts.workers = 4;
+  opts.batch_size = 64;
+  SeedRun r = seed(root, dest, opts);
+  ASSERT_FALSE(r.failure);
+  EXPECT_EQ(r.stats.files_done, 2000u + 19 * 30);
+  EXPECT_EQ(r.stats.linked, 1000u + 19 * 15);
+  Snapshot after = test::snapshot(dest);
+  EXPECT_EQ(test::diff(before, after), "") << "the workspace must equal the root";
+  EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
+}
+
+// A different filesystem: links fail with EXDEV, so everything is copied.
+TEST(Seeder, FallsBackToCopiesAcrossFilesystems) {
+  TempDir tmp;
+  auto root = tmp / "root", mnt = tmp / "tmpfs";
+  make_tree(root);
+  fs::create_directories(mnt);
+  if (::mount("seedfs-test", mnt.c_str(), "tmpfs", 0, "size=16m") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (" << std::strerror(errno)
+                 << "); run as root to test the EXDEV fallback";
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  Snapshot before = test::snapshot(root);
+  SeedRun r = seed(root, mnt / "ws");
+  ASSERT_FALSE(r.failure) << r.failure->to_string();
+  EXPECT_EQ(r.stats.linked, 0u);
+  EXPECT_EQ(r.stats.copied + r.stats.reflinked, 12u);
+  for (const char* rel : {"debug/deps/libfoo-1.rlib", "debug/deps/app-1", "debug/build/foo-2/output"})
+    expect_copy(root, mnt / "ws", rel);
+  EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
+}
+
+TEST(Seeder, NoSpaceFailsFastWithThePath) {
+  TempDir tmp;
+  auto root = tmp / "root", mnt = tmp / "tiny";
+  write_file(root / "debug/big.json", std::string(512 * 1024, 'x'));
+  fs::create_directories(mnt);
+  if (::mount("seedfs-test", mnt.c_str(), "tmpfs", 0, "size=64k") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here; run as root to test ENOSPC";
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  Snapshot before = test::snapshot(root);
+  SeedRun r = seed(root, mnt / "ws");
+  ASSERT_TRUE(r.failure);
+  EXPECT_EQ(r.failure->ec.value(), ENOSPC);
+  EXPECT_EQ(r.failure->path, "debug/big.json");
+  EXPECT_FALSE(fs::exists(mnt / "ws/debug/big.json")) << "no half-written copy may appear";
+  EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
+}
+
+// Runs `body` as an unprivileged user (root ignores permission bits), in a child.
+int as_nobody(const std::function<int()>& body) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::geteuid() == 0 && (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0))
+      ::_exit(99);
+    ::_exit(body());
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 98;
+}
+
+TEST(Seeder, FailsFastOnAnUnreadableDirectoryWithItsPath) {
+  TempDir tmp;
+  fs::permissions(tmp.path(), fs::perms::all);
+  auto root = tmp / "root", dest = tmp / "ws";
+  make_tree(root);
+  for (int i = 0; i < 50; ++i) write_file(root / "debug/more" / (std::to_string(i) + ".json"), "x");
+  fs::create_directories(root / "debug/locked/inner");
+  fs::create_directories(dest);
+  if (::geteuid() == 0)
+    for (auto& e : fs::recursive_directory_iterator(tmp.path()))
+      ::lchown(e.path().c_str(), 65534, 65534);
+  ::chmod((root / "debug/locked").c_str(), 0);
+  Snapshot before = test::snapshot(root);
+  int rc = as_nobody([&] {
+    Seeder s(open_dir(root), open_dir(dest), cargo(), Options{});
+    auto failure = s.run();
+    if (!failure) return 1;
+    if (failure->path != "debug/locked") return 2;
+    if (failure->ec.value() != EACCES) return 3;
+    return 0;
+  });
+  EXPECT_EQ(rc, 0) << "1: no failure, 2: wrong path, 3: wrong errno, 99: could not drop privileges";
+  EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
+  ::chmod((root / "debug/locked").c_str(), 0755);
+}
+
+// What the view does: refuse some paths, and see every path go through the hook.
+class RecordingHooks : public Hooks {
+ public:
+  std::set<std::string> refuse;
+  std::mutex mu;
+  std::set<std::string> seen;
+  bool guard(std::string_view rel, EntryKind, FunctionRef<void()> make) override {
+    std::lock_guard lock(mu);
+    seen.insert(std::string(rel));
+    if (refuse.count(std::string(rel))) return false;
+    make();
+    return true;
+  }
+};
+
+TEST(Seeder, HooksDecidePerPath) {
+  TempDir tmp;
+  auto root = tmp / "root", dest = tmp / "ws";
+  make_tree(root);
+  RecordingHooks hooks;
+  hooks.refuse = {"debug/deps/libfoo-1.rlib", "debug/build"};
+  Options opts;
+  opts.hooks = &hooks;
+  SeedRun r = seed(root, dest, opts);
+  ASSERT_FALSE(r.failure);
+  EXPECT_FALSE(fs::exists(dest / "debug/deps/libfoo-1.rlib"));
+  EXPECT_FALSE(fs::exists(dest / "debug/build"));
+  EXPECT_TRUE(fs::exists(dest / "debug/deps/libfoo-1.rmeta"));
+  EXPECT_EQ(r.stats.left_to_view, 2u);
+  EXPECT_TRUE(hooks.seen.count("debug/deps/app-1"));
+  EXPECT_TRUE(hooks.seen.count("debug/latest.rmeta"));
+  EXPECT_FALSE(hooks.seen.count("debug/build/foo-2")) << "a refused dir is not entered";
+  EXPECT_FALSE(hooks.seen.count("debug/deps/foo-1.d")) << "skipped paths never reach the hook";
+}
+
+TEST(Seeder, SubtreeOnly) {
+  TempDir tmp;
+  auto root = tmp / "root", dest = tmp / "ws";
+  make_tree(root);
+  fs::create_directories(dest / "debug/build");
+  Options opts;
+  opts.subtree = "debug/build";
+  opts.workers = 0;
+  SeedRun r = seed(root, dest, opts);
+  ASSERT_FALSE(r.failure);
+  EXPECT_TRUE(fs::exists(dest / "debug/build/foo-2/out/gen.rs"));
+  EXPECT_FALSE(fs::exists(dest / "debug/deps"));
+}
+
+TEST(Seeder, CancelStopsEarlyWithoutFailure) {
+  TempDir tmp;
+  auto root = tmp / "root", dest = tmp / "ws";
+  for (int f = 0; f < 200; ++f) write_file(root / "d" / (std::to_string(f) + ".rlib"), "x");
+  fs::create_directories(dest);
+  Options opts;
+  opts.throttle = std::chrono::milliseconds(5);
+  Seeder s(open_dir(root), open_dir(dest), cargo(), opts);
+  s.start();
+  while (s.stats().files_done < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  s.cancel();
+  EXPECT_FALSE(s.wait());
+  EXPECT_TRUE(s.cancelled());
+  auto st = s.stats();
+  EXPECT_LT(st.files_done, 200u);
+  EXPECT_TRUE(st.finished);
+}
+
+TEST(Seeder, ProgressMovesWhileRunning) {
+  TempDir tmp;
+  auto root = tmp / "root", dest = tmp / "ws";
+  for (int f = 0; f < 40; ++f) write_file(root / "d" / (std::to_string(f) + ".rlib"), "x");
+  fs::create_directories(dest);
+  Options opts;
+  opts.throttle = std::chrono::milliseconds(2);
+  opts.workers = 1;
+  Seeder s(open_dir(root), open_dir(dest), cargo(), opts);
+  s.start();
+  std::set<uint64_t> seen;
+  while (!s.wait_for(std::chrono::milliseconds(3))) seen.insert(s.stats().files_done);
+  EXPECT_FALSE(s.wait());
+  EXPECT_GT(seen.size(), 2u) << "progress should be visible while running";
+  EXPECT_EQ(s.stats().files_done, 40u);
+}
+
+TEST(BuildLock, SeesALockHeldByABuild) {
+  TempDir tmp;
+  auto target = tmp / "target";
+  write_file(target / "debug/.cargo-lock", "");
+  write_file(target / "x86_64-unknown-linux-gnu/release/.cargo-lock", "");
+  auto fd = open_dir(target);
+  EXPECT_FALSE(held_build_lock(fd.get()));
+
+  int lock = ::open((target / "x86_64-unknown-linux-gnu/release/.cargo-lock").c_str(), O_RDWR);
+  ASSERT_GE(lock, 0);
+  ASSERT_EQ(::flock(lock, LOCK_EX), 0);
+  // flock conflicts between open file descriptions, even in one process.
+  auto held = held_build_lock(fd.get());
+  ASSERT_TRUE(held);
+  EXPECT_EQ(*held, "x86_64-unknown-linux-gnu/release/.cargo-lock");
+  ::close(lock);
+  EXPECT_FALSE(held_build_lock(fd.get()));
+}
+
+}  // namespace
+}  // namespace seedfs::seeding
