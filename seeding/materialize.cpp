@@ -112,7 +112,7 @@ std::error_code copy_metadata(int fd, const struct stat& st, mode_t created_mode
 std::error_code publish(int fd, bool is_tmpfile, const std::string& tmp, int dst_dir,
                         const char* name, CopyMode mode, bool& existed) {
   existed = false;
-  bool replace = mode != CopyMode::keep_existing;
+  bool replace = mode == CopyMode::replace;
   if (is_tmpfile) {
     // linkat cannot replace: a replacing publish links under a temporary name first.
     std::string link_name = replace ? temp_name() : name;
@@ -150,7 +150,7 @@ std::error_code publish(int fd, bool is_tmpfile, const std::string& tmp, int dst
 }  // namespace
 
 std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const char* dst_name,
-                          CopyMode mode, Done& done) {
+                          CopyMode mode, Done& done, bool data) {
   for (;;) {
     bool is_tmpfile = g_tmpfile_works.load(std::memory_order_relaxed);
     std::error_code ec;
@@ -172,7 +172,7 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
       if (!is_tmpfile) ::unlinkat(dst_dir, tmp.c_str(), 0);
     };
     done.outcome = Outcome::copied;
-    if (mode != CopyMode::replace_empty) {
+    if (data) {
       if ((ec = copy_data(src_fd, out.get(), static_cast<uint64_t>(st.st_size),
                           done.outcome)))
         return drop_named(), ec;
@@ -190,7 +190,7 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
       done.outcome = Outcome::kept;
       done.bytes = 0;
     } else {
-      done.bytes = mode == CopyMode::replace_empty ? 0 : static_cast<uint64_t>(st.st_size);
+      done.bytes = data ? static_cast<uint64_t>(st.st_size) : 0;
     }
     return {};
   }

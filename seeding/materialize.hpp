@@ -38,14 +38,14 @@ std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
 enum class CopyMode {
   keep_existing,  // an existing destination wins (seeding)
   replace,        // atomically replace the destination (copy-up)
-  replace_empty,  // replace with an empty file of the same mode, owner and times (copy-up for truncate to 0)
 };
 
 // Copies the open regular file `src_fd` (whose stat is `st`) to `dst_name`,
 // preserving mode, owner (when root) and times. The copy appears under its
 // name whole or not at all: it is written as an O_TMPFILE and linked in.
+// Without `data` the copy is empty (for a copy-up that truncates to 0 anyway).
 std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const char* dst_name,
-                          CopyMode mode, Done& done);
+                          CopyMode mode, Done& done, bool data = true);
 
 // Recreates the symlink `src_name` with the same target text (never followed)
 // and the same times. An existing destination is kept.

@@ -85,7 +85,8 @@ Snapshot snapshot(const fs::path& root) {
     } else {
       e.type = 'o';
     }
-    snap[fs::relative(it->path(), root).string()] = e;
+    // lexically: fs::relative would resolve symlinks and file them under their targets.
+    snap[it->path().lexically_relative(root).string()] = e;
   }
   return snap;
 }

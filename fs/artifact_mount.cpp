@@ -1,0 +1,166 @@
+#include "fs/artifact_mount.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+namespace seedfs::fs {
+
+const char* to_string(Phase p) {
+  switch (p) {
+    case Phase::scanning: return "scanning";
+    case Phase::materializing: return "materializing";
+    case Phase::draining: return "draining";
+    case Phase::done: return "done";
+    case Phase::failed: return "failed";
+    case Phase::stopped: return "stopped";
+  }
+  return "?";
+}
+
+ArtifactMount::ArtifactMount(MountSettings s) : s_(std::move(s)) {}
+
+ArtifactMount::~ArtifactMount() {
+  stop();
+  if (supervisor_.joinable()) supervisor_.join();
+  seeder_.reset();   // joins its workers before the view they call into goes
+  session_.reset();  // unmounts if still mounted, joins the loop
+}
+
+std::error_code ArtifactMount::mount(std::string& why) {
+  std::error_code ec;
+  journal_ = Journal::open(s_.journal_file, ec);
+  if (!journal_) return why = "cannot open the journal " + s_.journal_file.string(), ec;
+  sys::UniqueFd lower = sys::open_dir(AT_FDCWD, s_.root_dir.c_str(), ec);
+  if (!lower) return why = "cannot open " + s_.root_dir.string(), ec;
+  struct stat st {};
+  ::fstat(lower.get(), &st);
+  if (::mkdir(s_.ws_dir.c_str(), st.st_mode & 07777) != 0 && errno != EEXIST)
+    return why = "cannot create " + s_.ws_dir.string(), sys::last_error();
+  // Opened before the mount covers it: from now on the real directory is
+  // reachable only through this fd.
+  sys::UniqueFd upper = sys::open_dir(AT_FDCWD, s_.ws_dir.c_str(), ec);
+  if (!upper) return why = "cannot open " + s_.ws_dir.string(), ec;
+
+  layers_ = std::make_unique<Layers>(std::move(lower), std::move(upper), s_.artifact, *journal_);
+  coord_ = std::make_unique<Coordinator>(*layers_);
+  overlay_ = std::make_unique<Overlay>(*layers_, *coord_);
+  overlay_->on_idle = [this] { cv_.notify_all(); };
+  session_ = std::make_unique<Session>();
+  if ((ec = session_->mount(s_.ws_dir.string(), Overlay::operations(), overlay_.get(), "seedfs")))
+    return why = "cannot mount the view over " + s_.ws_dir.string(), ec;
+  session_->serve(s_.max_threads);
+  return {};
+}
+
+void ArtifactMount::start() {
+  std::error_code ec;
+  seeding::Options opts;
+  opts.workers = s_.workers;
+  opts.throttle = s_.throttle;
+  opts.hooks = coord_.get();
+  seeder_ = std::make_unique<seeding::Seeder>(sys::open_dir(layers_->lower(), ".", ec),
+                                              sys::open_dir(layers_->upper(), ".", ec),
+                                              s_.artifact, opts);
+  seeder_->start();
+  supervisor_ = std::thread([this] { supervise(); });
+}
+
+void ArtifactMount::set_phase(Phase p, std::string error) {
+  std::lock_guard lock(mu_);
+  phase_ = p;
+  if (!error.empty()) error_ = std::move(error);
+  cv_.notify_all();
+}
+
+void ArtifactMount::supervise() {
+  while (!seeder_->wait_for(std::chrono::milliseconds(200))) {
+    std::lock_guard lock(mu_);
+    if (stop_requested_) break;
+    if (phase_ == Phase::scanning && seeder_->stats().scan_done) phase_ = Phase::materializing;
+  }
+  auto failure = seeder_->wait();
+  bool stopping;
+  {
+    std::lock_guard lock(mu_);
+    stopping = stop_requested_;
+  }
+  if (stopping) return unmount_and_drain(Phase::stopped);
+  if (failure) {
+    std::string what = (s_.root_dir / failure->path).string() + ": " + failure->op + ": " +
+                       failure->ec.message();
+    spdlog::error("materializing {} failed: {}; the view stays usable until `seedfs unmount`",
+                  s_.artifact.name, what);
+    set_phase(Phase::failed, what);
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return stop_requested_; });
+    lock.unlock();
+    return unmount_and_drain(Phase::stopped);
+  }
+  spdlog::info("materialized {}: {} files; unmounting", s_.artifact.name, seeder_->stats().files_done);
+  set_phase(Phase::draining);
+  unmount_and_drain(Phase::done);
+}
+
+void ArtifactMount::unmount_and_drain(Phase final_phase) {
+  bool lazy = false;
+  if (auto ec = session_->unmount(lazy)) {
+    spdlog::error("unmounting {}: {}", s_.ws_dir.string(), ec.message());
+    set_phase(Phase::failed, "unmount: " + ec.message());
+    return;
+  }
+  if (lazy) {
+    spdlog::info("{} is busy (open files or a working directory inside): unmounted lazily, "
+                 "serving them until they are released", s_.ws_dir.string());
+    std::lock_guard lock(mu_);
+    lazy_ = true;
+  }
+  while (!session_->wait_for(std::chrono::milliseconds(500))) {
+  }
+  overlay_->close_orphaned_handles();
+  // Complete: the workspace dir now holds the view; the journal is not needed.
+  if (final_phase == Phase::done) journal_->discard();
+  spdlog::info("{} {}: {}", final_phase == Phase::done ? "done" : "stopped", s_.artifact.name,
+               s_.ws_dir.string());
+  std::lock_guard lock(mu_);
+  phase_ = final_phase;
+  finished_ = true;
+  cv_.notify_all();
+}
+
+void ArtifactMount::stop() {
+  std::lock_guard lock(mu_);
+  stop_requested_ = true;
+  if (seeder_) seeder_->cancel();
+  cv_.notify_all();
+}
+
+MountStatus ArtifactMount::status() const {
+  MountStatus st;
+  st.artifact = s_.artifact.name;
+  st.mountpoint = s_.ws_dir.string();
+  st.root = s_.root_dir.string();
+  if (seeder_) st.stats = seeder_->stats();
+  if (coord_) {
+    st.copy_ups = coord_->copy_ups();
+    st.materialized_ahead = coord_->materialized_ahead();
+  }
+  if (journal_) st.deletions = journal_->size();
+  if (overlay_) st.open_handles = overlay_->open_handles;
+  std::lock_guard lock(mu_);
+  st.phase = phase_;
+  st.error = error_;
+  st.lazy = lazy_;
+  return st;
+}
+
+bool ArtifactMount::finished() const {
+  std::lock_guard lock(mu_);
+  return finished_;
+}
+
+bool ArtifactMount::wait_for(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return finished_; });
+}
+
+}  // namespace seedfs::fs

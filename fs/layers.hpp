@@ -1,0 +1,56 @@
+// The two directories behind the view: the root artifact dir (lower, read
+// only) and the workspace dir (upper), both reached only through fds opened
+// before the mount covered the workspace dir. A name resolves in the upper
+// first, then in the lower unless a skip rule or a recorded deletion hides it.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "fs/journal.hpp"
+#include "seeding/sys.hpp"
+
+namespace seedfs::fs {
+
+enum class Layer { none, upper, lower };
+
+struct Found {
+  Layer layer = Layer::none;
+  struct stat st {};
+  explicit operator bool() const { return layer != Layer::none; }
+};
+
+// "" is the artifact dir itself; syscalls relative to a dir fd want ".".
+inline const char* at(const std::string& rel) { return rel.empty() ? "." : rel.c_str(); }
+std::string join(std::string_view parent, std::string_view name);
+
+class Layers {
+ public:
+  Layers(sys::UniqueFd lower, sys::UniqueFd upper, config::Artifact artifact, Journal& journal);
+
+  int lower() const { return lower_.get(); }
+  int upper() const { return upper_.get(); }
+  const config::Artifact& artifact() const { return artifact_; }
+  Journal& journal() const { return journal_; }
+
+  // May the root's entry at `rel` show in the view? Not when a skip rule
+  // matches it or prunes one of its ancestors, nor when it was deleted through the view.
+  bool lower_visible(std::string_view rel, bool is_dir) const;
+
+  // Upper first, then the visible lower. `parent_in_lower` false skips the
+  // lower: the parent is not a directory there (absent, hidden, or a symlink,
+  // which must never be followed into).
+  Found find(const std::string& rel, bool parent_in_lower = true) const;
+  Found find_upper(const std::string& rel) const;
+  Found find_lower(const std::string& rel) const;  // only if visible
+
+ private:
+  sys::UniqueFd lower_, upper_;
+  config::Artifact artifact_;
+  Journal& journal_;
+};
+
+}  // namespace seedfs::fs

@@ -1,0 +1,692 @@
+#include "fs/overlay.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+namespace seedfs::fs {
+namespace {
+
+using Where = NodeTable::Where;
+
+struct FileHandle {
+  sys::UniqueFd fd;
+  bool writable;  // opened for writing: then it is the workspace's own copy
+};
+
+struct DirEntry {
+  std::string name;
+  ino_t ino;
+  unsigned char type;
+};
+struct DirHandle {
+  std::vector<DirEntry> entries;  // the merged listing, taken at opendir
+};
+
+Overlay& self(fuse_req_t req) { return *static_cast<Overlay*>(fuse_req_userdata(req)); }
+FileHandle& file(fuse_file_info* fi) { return *reinterpret_cast<FileHandle*>(fi->fh); }
+DirHandle& dir(fuse_file_info* fi) { return *reinterpret_cast<DirHandle*>(fi->fh); }
+
+void reply_err(fuse_req_t req, int err) { fuse_reply_err(req, err); }
+void reply_err(fuse_req_t req, std::error_code ec) { fuse_reply_err(req, ec.value() ? ec.value() : EIO); }
+
+std::string parent_of(const std::string& rel) {
+  size_t slash = rel.rfind('/');
+  return slash == std::string::npos ? std::string() : rel.substr(0, slash);
+}
+
+// The root has a visible real directory at `w.rel` (so its children may come from there).
+bool lower_dir_at(Overlay& o, const Where& w, const Found& f) {
+  if (!S_ISDIR(f.st.st_mode)) return false;
+  if (f.layer == Layer::lower) return true;
+  if (!w.in_lower) return false;
+  Found low = o.layers.find_lower(w.rel);
+  return low && S_ISDIR(low.st.st_mode);
+}
+
+void reply_entry(fuse_req_t req, fuse_ino_t parent, const std::string& name, const Found& f,
+                 bool lower_dir) {
+  Overlay& o = self(req);
+  Node* n = o.nodes.lookup(parent, name, f.st.st_mode, lower_dir);
+  fuse_entry_param e{};
+  e.ino = NodeTable::id(n);
+  e.attr = f.st;
+  e.attr_timeout = o.timeout;
+  e.entry_timeout = o.timeout;
+  if (fuse_reply_entry(req, &e) != 0) o.nodes.forget(e.ino, 1);
+}
+
+// Files created through the view belong to the caller, as on a plain filesystem.
+void give_to_caller(fuse_req_t req, Overlay& o, const std::string& rel) {
+  static const bool root = ::geteuid() == 0;
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  if (root && (ctx->uid != 0 || ctx->gid != 0))
+    ::fchownat(o.layers.upper(), rel.c_str(), ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+}
+
+// Lists one directory into `out`, skipping names already there and those `keep` refuses.
+template <class Keep>
+std::error_code list_dir(int fd, std::vector<DirEntry>& out, std::unordered_set<std::string>& seen,
+                         Keep&& keep) {
+  alignas(8) char buf[32 * 1024];
+  for (;;) {
+    ssize_t len = ::getdents64(fd, buf, sizeof buf);
+    if (len < 0 && errno == EINTR) continue;
+    if (len < 0) return sys::last_error();
+    if (len == 0) return {};
+    for (ssize_t off = 0; off < len;) {
+      auto* d = reinterpret_cast<dirent64*>(buf + off);
+      off += d->d_reclen;
+      std::string_view name(d->d_name);
+      if (name == "." || name == "..") continue;
+      unsigned char type = d->d_type;
+      if (type == DT_UNKNOWN) {
+        struct stat st {};
+        if (sys::lstat_at(fd, d->d_name, st)) continue;
+        type = IFTODT(st.st_mode);
+      }
+      if (seen.count(std::string(name)) || !keep(name, type)) continue;
+      seen.emplace(name);
+      out.push_back({std::string(name), d->d_ino, type});
+    }
+  }
+}
+
+// Whether directory `w` shows no entry at all in the view.
+std::error_code view_empty(Overlay& o, const Where& w, bool lower_dir, bool& empty) {
+  std::vector<DirEntry> entries;
+  std::unordered_set<std::string> seen;
+  std::error_code ec;
+  if (sys::UniqueFd up = sys::open_dir(o.layers.upper(), at(w.rel), ec)) {
+    if ((ec = list_dir(up.get(), entries, seen, [](auto, auto) { return true; }))) return ec;
+  }
+  if (entries.empty() && lower_dir) {
+    if (sys::UniqueFd low = sys::open_dir(o.layers.lower(), at(w.rel), ec)) {
+      ec = list_dir(low.get(), entries, seen, [&](std::string_view name, unsigned char type) {
+        return o.layers.lower_visible(join(w.rel, name), type == DT_DIR);
+      });
+      if (ec) return ec;
+    }
+  }
+  empty = entries.empty();
+  return {};
+}
+
+// ---- lookup and attributes ----
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Overlay& o = self(req);
+  if (std::strlen(name) > NAME_MAX) return reply_err(req, ENAMETOOLONG);
+  auto w = o.nodes.child(parent, name);
+  if (!w) return reply_err(req, ENOENT);
+  Found f = o.layers.find(w->rel, w->in_lower);
+  if (!f) {
+    fuse_entry_param e{};  // a negative entry, cached like the positive ones
+    e.entry_timeout = o.timeout;
+    fuse_reply_entry(req, &e);
+    return;
+  }
+  reply_entry(req, parent, name, f, lower_dir_at(o, *w, f));
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  self(req).nodes.forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; ++i) self(req).nodes.forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Overlay& o = self(req);
+  struct stat st {};
+  if (fi && fi->fh) {
+    if (::fstat(file(fi).fd.get(), &st) != 0) return reply_err(req, errno);
+    fuse_reply_attr(req, &st, o.timeout);
+    return;
+  }
+  auto w = o.nodes.where(ino);
+  if (!w) return reply_err(req, ENOENT);
+  Found f = o.layers.find(w->rel, w->in_lower);
+  if (!f) return reply_err(req, ENOENT);
+  fuse_reply_attr(req, &f.st, o.timeout);
+}
+
+std::error_code apply_attrs(int dirfd, const char* rel, int fd, const struct stat& attr, int to_set) {
+  auto check = [](int rc) { return rc == 0 ? std::error_code{} : sys::last_error(); };
+  std::error_code ec;
+  if (to_set & FUSE_SET_ATTR_MODE)
+    if ((ec = check(fd >= 0 ? ::fchmod(fd, attr.st_mode) : ::fchmodat(dirfd, rel, attr.st_mode, 0))))
+      return ec;
+  if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+    uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr.st_uid : static_cast<uid_t>(-1);
+    gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr.st_gid : static_cast<gid_t>(-1);
+    if ((ec = check(fd >= 0 ? ::fchown(fd, uid, gid)
+                            : ::fchownat(dirfd, rel, uid, gid, AT_SYMLINK_NOFOLLOW))))
+      return ec;
+  }
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    sys::UniqueFd own;
+    if (fd < 0) {
+      own = sys::open_at(dirfd, rel, O_WRONLY | O_NOFOLLOW, 0, ec);
+      if (!own) return ec;
+    }
+    if ((ec = check(::ftruncate(fd >= 0 ? fd : own.get(), attr.st_size)))) return ec;
+  }
+  if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+    struct timespec tv[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) tv[0].tv_nsec = UTIME_NOW;
+    else if (to_set & FUSE_SET_ATTR_ATIME) tv[0] = attr.st_atim;
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) tv[1].tv_nsec = UTIME_NOW;
+    else if (to_set & FUSE_SET_ATTR_MTIME) tv[1] = attr.st_mtim;
+    if ((ec = check(fd >= 0 ? ::futimens(fd, tv) : ::utimensat(dirfd, rel, tv, AT_SYMLINK_NOFOLLOW))))
+      return ec;
+  }
+  return {};
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+  Overlay& o = self(req);
+  auto w = o.nodes.where(ino);
+  // A writable handle is the workspace's own file already (copied up at open).
+  if (fi && fi->fh && file(fi).writable) {
+    int fd = file(fi).fd.get();
+    if (auto ec = apply_attrs(-1, nullptr, fd, *attr, to_set)) return reply_err(req, ec);
+    struct stat st {};
+    ::fstat(fd, &st);
+    fuse_reply_attr(req, &st, o.timeout);
+    return;
+  }
+  if (!w) return reply_err(req, ENOENT);
+  {
+    auto lock = o.coord.shared();
+    Found f = o.layers.find(w->rel, w->in_lower);
+    if (!f) return reply_err(req, ENOENT);
+    bool empty = (to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0;
+    std::error_code ec = S_ISREG(f.st.st_mode) ? o.coord.make_private(w->rel, empty)
+                                               : o.coord.materialize(w->rel);
+    if (ec) return reply_err(req, ec);
+    if ((ec = apply_attrs(o.layers.upper(), at(w->rel), -1, *attr, to_set))) return reply_err(req, ec);
+  }
+  Found f = o.layers.find_upper(w->rel);
+  if (!f) return reply_err(req, ENOENT);
+  fuse_reply_attr(req, &f.st, o.timeout);
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+  Overlay& o = self(req);
+  auto w = o.nodes.where(ino);
+  if (!w) return reply_err(req, ENOENT);
+  Found f = o.layers.find(w->rel, w->in_lower);
+  if (!f) return reply_err(req, ENOENT);
+  std::string target;
+  int fd = f.layer == Layer::upper ? o.layers.upper() : o.layers.lower();
+  if (auto ec = sys::read_link_at(fd, at(w->rel), target)) return reply_err(req, ec);
+  fuse_reply_readlink(req, target.c_str());
+}
+
+// ---- creating entries ----
+
+// Runs `make(rel)` for a new name in `parent`, materializing the parent
+// directory first, and replies with the new entry.
+template <class Make>
+void create_entry(fuse_req_t req, fuse_ino_t parent, const char* name, Make&& make) {
+  Overlay& o = self(req);
+  if (std::strlen(name) > NAME_MAX) return reply_err(req, ENAMETOOLONG);
+  auto w = o.nodes.child(parent, name);
+  if (!w) return reply_err(req, ENOENT);
+  {
+    auto lock = o.coord.shared();
+    if (o.layers.find(w->rel, w->in_lower)) return reply_err(req, EEXIST);
+    if (auto ec = o.coord.ensure_dir(parent_of(w->rel))) return reply_err(req, ec);
+    if (make(w->rel) != 0) return reply_err(req, errno);
+    give_to_caller(req, o, w->rel);
+  }
+  Found f = o.layers.find_upper(w->rel);
+  if (!f) return reply_err(req, EIO);
+  reply_entry(req, parent, name, f, false);
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  int up = self(req).layers.upper();
+  create_entry(req, parent, name, [&](const std::string& rel) { return ::mkdirat(up, rel.c_str(), mode); });
+}
+
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  int up = self(req).layers.upper();
+  create_entry(req, parent, name,
+               [&](const std::string& rel) { return ::mknodat(up, rel.c_str(), mode, rdev); });
+}
+
+void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  int up = self(req).layers.upper();
+  create_entry(req, parent, name,
+               [&](const std::string& rel) { return ::symlinkat(link, up, rel.c_str()); });
+}
+
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  Overlay& o = self(req);
+  auto src = o.nodes.where(ino);
+  if (!src) return reply_err(req, ENOENT);
+  {
+    auto lock = o.coord.shared();
+    Found f = o.layers.find(src->rel, src->in_lower);
+    if (!f) return reply_err(req, ENOENT);
+    // The new name joins a link family of the workspace's own, never the root's.
+    std::error_code ec = S_ISREG(f.st.st_mode) ? o.coord.make_private(src->rel, false)
+                                               : o.coord.materialize(src->rel);
+    if (ec) return reply_err(req, ec);
+  }  // create_entry takes the lock again; it is not recursive
+  int up = o.layers.upper();
+  create_entry(req, newparent, newname, [&](const std::string& rel) {
+    int rc = ::linkat(up, src->rel.c_str(), up, rel.c_str(), 0);
+    struct stat st {};
+    if (rc == 0 && ::fstatat(up, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+      o.coord.note_view_link(st.st_ino);
+    return rc;
+  });
+}
+
+// ---- removing and renaming ----
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Overlay& o = self(req);
+  auto w = o.nodes.child(parent, name);
+  if (!w) return reply_err(req, ENOENT);
+  Found f = o.layers.find(w->rel, w->in_lower);
+  if (!f) return reply_err(req, ENOENT);
+  if (S_ISDIR(f.st.st_mode)) return reply_err(req, EISDIR);
+  if (w->in_lower && o.layers.find_lower(w->rel)) {
+    // The root has it: record the deletion before carrying it out, with no
+    // materializer worker between its check and its link.
+    auto lock = o.coord.exclusive();
+    if (auto ec = o.coord.record_deletion(w->rel)) return reply_err(req, ec);
+    if (::unlinkat(o.layers.upper(), w->rel.c_str(), 0) != 0 && errno != ENOENT)
+      return reply_err(req, errno);
+  } else if (::unlinkat(o.layers.upper(), w->rel.c_str(), 0) != 0) {
+    return reply_err(req, errno);
+  }
+  o.nodes.detach(parent, name);
+  reply_err(req, 0);
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Overlay& o = self(req);
+  auto w = o.nodes.child(parent, name);
+  if (!w) return reply_err(req, ENOENT);
+  Found f = o.layers.find(w->rel, w->in_lower);
+  if (!f) return reply_err(req, ENOENT);
+  if (!S_ISDIR(f.st.st_mode)) return reply_err(req, ENOTDIR);
+  bool lower_dir = lower_dir_at(o, *w, f);
+  bool empty = false;
+  if (auto ec = view_empty(o, *w, lower_dir, empty)) return reply_err(req, ec);
+  if (!empty) return reply_err(req, ENOTEMPTY);
+  if (w->in_lower && o.layers.find_lower(w->rel)) {
+    auto lock = o.coord.exclusive();
+    if (auto ec = o.coord.record_deletion(w->rel)) return reply_err(req, ec);
+    if (::unlinkat(o.layers.upper(), w->rel.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+      return reply_err(req, errno);
+  } else if (::unlinkat(o.layers.upper(), w->rel.c_str(), AT_REMOVEDIR) != 0) {
+    return reply_err(req, errno);
+  }
+  o.nodes.detach(parent, name);
+  reply_err(req, 0);
+}
+
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+               const char* newname, unsigned int flags) {
+  Overlay& o = self(req);
+  if (flags & ~RENAME_NOREPLACE) return reply_err(req, EINVAL);  // RENAME_EXCHANGE, WHITEOUT
+  if (std::strlen(newname) > NAME_MAX) return reply_err(req, ENAMETOOLONG);
+  auto src = o.nodes.child(parent, name);
+  auto dst = o.nodes.child(newparent, newname);
+  if (!src || !dst) return reply_err(req, ENOENT);
+  auto lock = o.coord.exclusive();
+  Found s = o.layers.find(src->rel, src->in_lower);
+  if (!s) return reply_err(req, ENOENT);
+  Found d = o.layers.find(dst->rel, dst->in_lower);
+  if (src->rel == dst->rel) return reply_err(req, 0);
+  if (d) {
+    if (flags & RENAME_NOREPLACE) return reply_err(req, EEXIST);
+    bool sdir = S_ISDIR(s.st.st_mode), ddir = S_ISDIR(d.st.st_mode);
+    if (sdir && !ddir) return reply_err(req, ENOTDIR);
+    if (!sdir && ddir) return reply_err(req, EISDIR);
+    if (ddir) {
+      bool empty = false;
+      if (auto ec = view_empty(o, *dst, lower_dir_at(o, *dst, d), empty)) return reply_err(req, ec);
+      if (!empty) return reply_err(req, ENOTEMPTY);
+    }
+  }
+  // Everything that moves must be in the workspace dir first: a directory of
+  // the root with its whole subtree.
+  std::error_code ec = S_ISDIR(s.st.st_mode) ? o.coord.materialize_subtree(src->rel)
+                                             : o.coord.materialize(src->rel);
+  if (!ec) ec = o.coord.ensure_dir(parent_of(dst->rel));
+  if (ec) return reply_err(req, ec);
+  // What the root has at either name must not show through afterwards.
+  for (const Where* w : {&*dst, &*src})
+    if (w->in_lower && o.layers.find_lower(w->rel))
+      if ((ec = o.coord.record_deletion(w->rel))) return reply_err(req, ec);
+  if (::renameat2(o.layers.upper(), src->rel.c_str(), o.layers.upper(), dst->rel.c_str(),
+                  flags & RENAME_NOREPLACE) != 0)
+    return reply_err(req, errno);
+  o.nodes.move(parent, name, newparent, newname);
+  reply_err(req, 0);
+}
+
+// ---- files ----
+
+bool opens_for_write(int flags) {
+  return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
+void finish_open(Overlay& o, sys::UniqueFd fd, bool writable, fuse_file_info* fi) {
+  // The kernel may keep its page cache across opens: the data only changes
+  // through the view. Not for hardlinks made through the view: two nodes
+  // (two kernel inodes) share the file, and each would cache on its own.
+  fi->keep_cache = 1;
+  struct stat st {};
+  if (::fstat(fd.get(), &st) == 0 && st.st_nlink > 1 && o.coord.is_view_link(st.st_ino))
+    fi->keep_cache = 0;
+  auto* h = new FileHandle{std::move(fd), writable};
+  fi->fh = reinterpret_cast<uint64_t>(h);
+  {
+    std::lock_guard lock(o.handles_mu);
+    o.file_handles.insert(h);
+  }
+  ++o.open_handles;
+}
+
+void drop_file(Overlay& o, fuse_file_info* fi) {
+  {
+    std::lock_guard lock(o.handles_mu);
+    o.file_handles.erase(&file(fi));
+  }
+  delete &file(fi);  // closing the backing fd also drops its flock and OFD locks
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Overlay& o = self(req);
+  auto w = o.nodes.where(ino);
+  if (!w) return reply_err(req, ENOENT);
+  int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW;
+  std::error_code ec;
+  sys::UniqueFd fd;
+  bool writable = opens_for_write(fi->flags);
+  if (writable) {
+    auto lock = o.coord.shared();
+    if ((ec = o.coord.make_private(w->rel, (fi->flags & O_TRUNC) != 0))) return reply_err(req, ec);
+    fd = sys::open_at(o.layers.upper(), at(w->rel), flags, 0, ec);
+  } else {
+    Found f = o.layers.find(w->rel, w->in_lower);
+    if (!f) return reply_err(req, ENOENT);
+    int layer = f.layer == Layer::upper ? o.layers.upper() : o.layers.lower();
+    fd = sys::open_at(layer, at(w->rel), flags, 0, ec);
+  }
+  if (!fd) return reply_err(req, ec);
+  finish_open(o, std::move(fd), writable, fi);
+  if (fuse_reply_open(req, fi) != 0) {
+    drop_file(o, fi);
+    --o.open_handles;
+  }
+}
+
+void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  Overlay& o = self(req);
+  if (std::strlen(name) > NAME_MAX) return reply_err(req, ENAMETOOLONG);
+  auto w = o.nodes.child(parent, name);
+  if (!w) return reply_err(req, ENOENT);
+  std::error_code ec;
+  sys::UniqueFd fd;
+  {
+    auto lock = o.coord.shared();
+    if (Found f = o.layers.find(w->rel, w->in_lower)) {
+      // The name exists (the kernel's negative entry was older): open it.
+      if (fi->flags & O_EXCL) return reply_err(req, EEXIST);
+      if ((ec = o.coord.make_private(w->rel, (fi->flags & O_TRUNC) != 0))) return reply_err(req, ec);
+    } else if ((ec = o.coord.ensure_dir(parent_of(w->rel)))) {
+      return reply_err(req, ec);
+    }
+    fd = sys::open_at(o.layers.upper(), w->rel.c_str(), (fi->flags & ~O_NOCTTY) | O_CREAT | O_NOFOLLOW,
+                      mode, ec);
+    if (!fd) return reply_err(req, ec);
+    give_to_caller(req, o, w->rel);
+  }
+  Found f;
+  f.layer = Layer::upper;
+  if (::fstat(fd.get(), &f.st) != 0) return reply_err(req, errno);
+  finish_open(o, std::move(fd), true, fi);
+  Node* n = o.nodes.lookup(parent, name, f.st.st_mode, false);
+  fuse_entry_param e{};
+  e.ino = NodeTable::id(n);
+  e.attr = f.st;
+  e.attr_timeout = e.entry_timeout = o.timeout;
+  if (fuse_reply_create(req, &e, fi) != 0) {
+    o.nodes.forget(e.ino, 1);
+    drop_file(o, fi);
+    --o.open_handles;
+  }
+}
+
+void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+  buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+  buf.buf[0].fd = file(fi).fd.get();
+  buf.buf[0].pos = off;
+  fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void op_write_buf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
+  fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+  out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+  out.buf[0].fd = file(fi).fd.get();
+  out.buf[0].pos = off;
+  ssize_t n = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));
+  if (n < 0) return reply_err(req, static_cast<int>(-n));
+  fuse_reply_write(req, static_cast<size_t>(n));
+}
+
+void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { reply_err(req, 0); }
+
+void release_handle(Overlay& o) {
+  if (--o.open_handles == 0 && o.on_idle) o.on_idle();
+}
+
+void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Overlay& o = self(req);
+  drop_file(o, fi);
+  reply_err(req, 0);
+  release_handle(o);
+}
+
+void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+  int fd = file(fi).fd.get();
+  reply_err(req, (datasync ? ::fdatasync(fd) : ::fsync(fd)) == 0 ? 0 : errno);
+}
+
+void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
+  reply_err(req, ::fallocate(file(fi).fd.get(), mode, off, len) == 0 ? 0 : errno);
+}
+
+void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+  off_t res = ::lseek(file(fi).fd.get(), off, whence);
+  if (res < 0) return reply_err(req, errno);
+  fuse_reply_lseek(req, res);
+}
+
+// Locks reach the real file: they are taken on the backing fd, so a build
+// that started before the unmount and one that starts after exclude each other.
+void op_flock(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, int op) {
+  reply_err(req, ::flock(file(fi).fd.get(), op) == 0 ? 0 : errno);
+}
+
+void op_getlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock) {
+  struct flock fl = *lock;
+  fl.l_pid = 0;  // open file description locks: one owner per open
+  if (::fcntl(file(fi).fd.get(), F_OFD_GETLK, &fl) != 0) return reply_err(req, errno);
+  fuse_reply_lock(req, &fl);
+}
+
+void op_setlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock, int sleep) {
+  struct flock fl = *lock;
+  fl.l_pid = 0;
+  int rc = ::fcntl(file(fi).fd.get(), sleep ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+  reply_err(req, rc == 0 ? 0 : errno);
+}
+
+// ---- directories ----
+
+void drop_dir(Overlay& o, fuse_file_info* fi) {
+  {
+    std::lock_guard lock(o.handles_mu);
+    o.dir_handles.erase(&dir(fi));
+  }
+  delete &dir(fi);
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Overlay& o = self(req);
+  auto w = o.nodes.where(ino);
+  if (!w) return reply_err(req, ENOENT);
+  Found f = o.layers.find(w->rel, w->in_lower);
+  if (!f) return reply_err(req, ENOENT);
+  if (!S_ISDIR(f.st.st_mode)) return reply_err(req, ENOTDIR);
+  auto h = std::make_unique<DirHandle>();
+  h->entries.push_back({".", f.st.st_ino, DT_DIR});
+  h->entries.push_back({"..", 0, DT_DIR});
+  std::unordered_set<std::string> seen;
+  std::error_code ec;
+  // The workspace dir first: on a name clash it wins.
+  if (f.layer == Layer::upper) {
+    sys::UniqueFd up = sys::open_dir(o.layers.upper(), at(w->rel), ec);
+    if (!up) return reply_err(req, ec);
+    if ((ec = list_dir(up.get(), h->entries, seen, [](auto, auto) { return true; })))
+      return reply_err(req, ec);
+  }
+  if (lower_dir_at(o, *w, f)) {
+    sys::UniqueFd low = sys::open_dir(o.layers.lower(), at(w->rel), ec);
+    if (!low) return reply_err(req, ec);
+    ec = list_dir(low.get(), h->entries, seen, [&](std::string_view name, unsigned char type) {
+      return o.layers.lower_visible(join(w->rel, name), type == DT_DIR);
+    });
+    if (ec) return reply_err(req, ec);
+  }
+  fi->fh = reinterpret_cast<uint64_t>(h.get());
+  fi->cache_readdir = 0;
+  {
+    std::lock_guard lock(o.handles_mu);
+    o.dir_handles.insert(h.release());
+  }
+  ++o.open_handles;
+  if (fuse_reply_open(req, fi) != 0) {
+    drop_dir(o, fi);
+    --o.open_handles;
+  }
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  const auto& entries = dir(fi).entries;
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(off); i < entries.size(); ++i) {
+    struct stat st {};
+    st.st_ino = entries[i].ino;
+    st.st_mode = DTTOIF(entries[i].type);
+    size_t n = fuse_add_direntry(req, buf.data() + used, size - used, entries[i].name.c_str(), &st,
+                                 static_cast<off_t>(i + 1));
+    if (n > size - used) break;
+    used += n;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Overlay& o = self(req);
+  drop_dir(o, fi);
+  reply_err(req, 0);
+  release_handle(o);
+}
+
+void op_fsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) { reply_err(req, 0); }
+
+void op_statfs(fuse_req_t req, fuse_ino_t) {
+  struct statvfs st {};
+  if (::fstatvfs(self(req).layers.upper(), &st) != 0) return reply_err(req, errno);
+  fuse_reply_statfs(req, &st);
+}
+
+void op_init(void*, fuse_conn_info* conn) {
+  auto want = [conn](unsigned cap) {
+    if (conn->capable & cap) conn->want |= cap;
+  };
+  want(FUSE_CAP_FLOCK_LOCKS);     // flock on the backing fd (cargo's .cargo-lock)
+  want(FUSE_CAP_POSIX_LOCKS);     // fcntl locks, likewise
+  want(FUSE_CAP_ATOMIC_O_TRUNC);  // O_TRUNC reaches open: a copy-up need not copy the data
+  want(FUSE_CAP_AUTO_INVAL_DATA);
+  want(FUSE_CAP_CACHE_SYMLINKS);
+  want(FUSE_CAP_SPLICE_WRITE);    // reads are spliced from the backing fd
+  want(FUSE_CAP_SPLICE_MOVE);
+  want(FUSE_CAP_PARALLEL_DIROPS);
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;  // writes go through: mtimes stay the backing file's
+}
+
+const fuse_lowlevel_ops kOps = [] {
+  fuse_lowlevel_ops ops{};
+  ops.init = op_init;
+  ops.lookup = op_lookup;
+  ops.forget = op_forget;
+  ops.forget_multi = op_forget_multi;
+  ops.getattr = op_getattr;
+  ops.setattr = op_setattr;
+  ops.readlink = op_readlink;
+  ops.mknod = op_mknod;
+  ops.mkdir = op_mkdir;
+  ops.symlink = op_symlink;
+  ops.link = op_link;
+  ops.unlink = op_unlink;
+  ops.rmdir = op_rmdir;
+  ops.rename = op_rename;
+  ops.open = op_open;
+  ops.create = op_create;
+  ops.read = op_read;
+  ops.write_buf = op_write_buf;
+  ops.flush = op_flush;
+  ops.release = op_release;
+  ops.fsync = op_fsync;
+  ops.fallocate = op_fallocate;
+  ops.lseek = op_lseek;
+  ops.flock = op_flock;
+  ops.getlk = op_getlk;
+  ops.setlk = op_setlk;
+  ops.opendir = op_opendir;
+  ops.readdir = op_readdir;
+  ops.releasedir = op_releasedir;
+  ops.fsyncdir = op_fsyncdir;
+  ops.statfs = op_statfs;
+  return ops;
+}();
+
+}  // namespace
+
+const fuse_lowlevel_ops& Overlay::operations() { return kOps; }
+
+void Overlay::close_orphaned_handles() {
+  std::lock_guard lock(handles_mu);
+  for (void* h : file_handles) delete static_cast<FileHandle*>(h);
+  for (void* h : dir_handles) delete static_cast<DirHandle*>(h);
+  file_handles.clear();
+  dir_handles.clear();
+  open_handles = 0;
+}
+
+}  // namespace seedfs::fs

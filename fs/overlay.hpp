@@ -1,0 +1,46 @@
+// The FUSE view over the workspace dir (libfuse3 low-level API): the merged
+// lookup and readdir, reads from whichever layer holds a file, and every
+// change made in the workspace dir — materializing the path first and copying
+// up a file that shares the root's inode, so that the root is never written.
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <unordered_set>
+
+#include "fs/coordinator.hpp"
+#include "fs/layers.hpp"
+#include "fs/nodes.hpp"
+
+namespace seedfs::fs {
+
+struct Overlay {
+  Overlay(Layers& l, Coordinator& c) : layers(l), coord(c) {}
+
+  // The operations table for fuse_session_new, with an Overlay* as userdata.
+  static const fuse_lowlevel_ops& operations();
+
+  Layers& layers;
+  Coordinator& coord;
+  NodeTable nodes;
+  // Every change to the view passes through the view, so the kernel may cache
+  // names and attributes for long (see README: what would break this).
+  double timeout = 3600;
+  std::atomic<int> open_handles{0};  // files and directories; the mount waits for 0
+  std::function<void()> on_idle;     // called when open_handles drops to 0
+
+  // Closes the handles whose RELEASE never came: when the last user of a lazily
+  // unmounted view lets go, the kernel drops the connection with releases still
+  // queued. Their backing fds would otherwise keep flocks held. Call once the
+  // session has ended.
+  void close_orphaned_handles();
+
+  // The handles the kernel has open (see close_orphaned_handles).
+  std::mutex handles_mu;
+  std::unordered_set<void*> file_handles, dir_handles;
+};
+
+}  // namespace seedfs::fs

@@ -1,0 +1,351 @@
+// The FUSE view on real mounts: DESIGN.md's invariants 1-5, checked while the
+// materializer runs (throttled, so that the test acts while it works) and
+// after it completes and the mount goes away.
+#include <gtest/gtest.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <thread>
+
+#include "fs/artifact_mount.hpp"
+#include "seeding/seeder.hpp"
+#include "tests/fuse_util.hpp"
+#include "tests/test_util.hpp"
+
+namespace seedfs::fs {
+namespace {
+
+using test::Snapshot;
+using test::TempDir;
+using test::write_file;
+namespace stdfs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr int64_t kOld = 1600000000;
+
+void make_root(const stdfs::path& t) {
+  write_file(t / "CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55", 0644, kOld);
+  for (int i = 0; i < 40; ++i) {
+    std::string c = "crate" + std::to_string(i);
+    write_file(t / "debug/deps" / ("lib" + c + "-1.rlib"), "rlib of " + c + std::string(i * 100, 'r'), 0644, kOld + i);
+    write_file(t / "debug/deps" / ("lib" + c + "-1.rmeta"), "rmeta of " + c, 0644, kOld + i);
+    write_file(t / "debug/deps" / (c + "-1.d"), "deps of " + c, 0644, kOld);
+    write_file(t / "debug/deps" / (c + "-1." + c + ".0.rcgu.o"), "object", 0644, kOld);
+    write_file(t / "debug/.fingerprint" / (c + "-1") / ("lib-" + c), "fp" + std::to_string(i), 0644, kOld + 7);
+    write_file(t / "debug/.fingerprint" / (c + "-1") / ("lib-" + c + ".json"), "{\"v\":" + std::to_string(i) + "}", 0644, kOld + 8);
+  }
+  write_file(t / "debug/deps/app-1", "#!/bin/sh\necho app\n", 0755, kOld);
+  write_file(t / "debug/build/ring-1/out/libring.a", "archive", 0644, kOld);
+  write_file(t / "debug/build/ring-1/output", "cargo:rustc-link-lib=static=ring", 0644, kOld);
+  write_file(t / "debug/incremental/app-x/s-1/dep-graph.bin", "inc", 0644, kOld);
+  write_file(t / "debug/.cargo-lock", "", 0644, kOld);
+  ::symlink("deps/libcrate0-1.rmeta", (t / "debug/latest.rmeta").c_str());
+}
+
+// What the view must equal right after mounting: the root through the skip rules.
+Snapshot filtered(const stdfs::path& root, const TempDir& tmp) {
+  auto ref = tmp / "reference";
+  stdfs::create_directories(ref);
+  std::error_code ec;
+  seeding::Seeder s(sys::open_dir(AT_FDCWD, root.c_str(), ec), sys::open_dir(AT_FDCWD, ref.c_str(), ec),
+                    *config::builtin().find("cargo"), seeding::Options{});
+  EXPECT_FALSE(s.run());
+  return test::snapshot(ref);
+}
+
+class View : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SEEDFS_REQUIRE_FUSE_OR_SKIP();
+    root = tmp / "main/target";
+    ws = tmp / "ws/target";
+    make_root(root);
+    stdfs::create_directories(ws.parent_path());
+    root_before = test::snapshot(root);
+  }
+
+  void TearDown() override {
+    mount_.reset();
+    if (!root_before.empty()) {
+      EXPECT_EQ(test::diff(root_before, test::snapshot(root)), "") << "the root changed";
+    }
+  }
+
+  void mount(std::chrono::microseconds throttle = 20ms, unsigned workers = 1) {
+    MountSettings s;
+    s.artifact = *config::builtin().find("cargo");
+    s.root_dir = root;
+    s.ws_dir = ws;
+    s.journal_file = tmp / "state/cargo.journal";
+    s.workers = workers;
+    s.throttle = throttle;
+    stdfs::create_directories(ws);
+    std::error_code ec0;
+    upper = sys::open_dir(AT_FDCWD, ws.c_str(), ec0);  // the real dir, as the daemon sees it
+    mount_ = std::make_unique<ArtifactMount>(s);
+    std::string why;
+    auto ec = mount_->mount(why);
+    ASSERT_FALSE(ec) << why << ": " << ec.message();
+    mount_->start();
+  }
+
+  void wait_done() {
+    ASSERT_TRUE(mount_->wait_for(60s)) << "materialization did not finish";
+    EXPECT_EQ(mount_->status().phase, Phase::done) << mount_->status().error;
+  }
+
+  struct stat stat_of(const stdfs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p << ": " << std::strerror(errno);
+    return st;
+  }
+
+  TempDir tmp{"seedfs-view"};
+  stdfs::path root, ws;
+  Snapshot root_before;
+  std::unique_ptr<ArtifactMount> mount_;
+  sys::UniqueFd upper;
+
+  // Still mounted? A test that acts after completion would act on the plain dir.
+  bool live() { return mount_at(ws.string()).has_value(); }
+
+  // Whether the workspace dir (under the mount) holds `rel` as a hardlink of the root's file.
+  bool linked(const stdfs::path& rel) {
+    struct stat u {};
+    return ::fstatat(upper.get(), rel.c_str(), &u, AT_SYMLINK_NOFOLLOW) == 0 &&
+           u.st_ino == stat_of(root / rel).st_ino;
+  }
+};
+
+TEST_F(View, IsLiveAtOnceAndEqualsTheFilteredRoot) {
+  Snapshot expected = filtered(root, tmp);
+  mount(50ms);
+  EXPECT_NE(mount_->status().phase, Phase::done);
+  EXPECT_EQ(test::diff(expected, test::snapshot(ws)), "");
+  EXPECT_EQ(mount_->status().stats.files_done, mount_->status().stats.files_done);
+  EXPECT_LT(mount_->status().stats.files_done, 10u) << "the throttle should keep it busy";
+}
+
+TEST_F(View, ConvergesToTheViewAndUnmounts) {
+  Snapshot expected = filtered(root, tmp);
+  mount(0us, 2);
+  wait_done();
+  EXPECT_FALSE(mount_at(ws.string())) << "the mount must be gone";
+  EXPECT_EQ(test::diff(expected, test::snapshot(ws)), "");
+  // A plain directory of hardlinks and copies.
+  EXPECT_EQ(stat_of(ws / "debug/deps/libcrate3-1.rlib").st_ino, stat_of(root / "debug/deps/libcrate3-1.rlib").st_ino);
+  EXPECT_NE(stat_of(ws / "debug/.fingerprint/crate3-1/lib-crate3").st_ino,
+            stat_of(root / "debug/.fingerprint/crate3-1/lib-crate3").st_ino);
+  EXPECT_FALSE(stdfs::exists(tmp / "state/cargo.journal")) << "the journal goes with completion";
+}
+
+TEST_F(View, WritesLandInTheWorkspaceAndDeletionsNeverComeBack) {
+  mount();
+  // New files and dirs, in dirs the materializer has not reached yet.
+  write_file(ws / "debug/deps/libnew-2.rlib", "new rlib");
+  write_file(ws / "debug/.fingerprint/new-2/lib-new", "new fp");
+  stdfs::create_directories(ws / "debug/fresh/dir");
+  // Deletions of root entries, files and a whole directory.
+  stdfs::remove(ws / "debug/deps/libcrate5-1.rlib");
+  stdfs::remove(ws / "debug/deps/libcrate39-1.rmeta");
+  stdfs::remove_all(ws / "debug/.fingerprint/crate7-1");
+  stdfs::remove(ws / "debug/latest.rmeta");
+  EXPECT_FALSE(stdfs::exists(ws / "debug/deps/libcrate5-1.rlib"));
+  EXPECT_FALSE(stdfs::exists(ws / "debug/.fingerprint/crate7-1"));
+  // A deleted name may be created again, with new content.
+  write_file(ws / "debug/deps/libcrate39-1.rmeta", "rebuilt");
+  Snapshot view = test::snapshot(ws);
+  ASSERT_TRUE(live());
+  wait_done();
+  EXPECT_EQ(test::diff(view, test::snapshot(ws)), "") << "after unmount, the dir must equal the view";
+  EXPECT_EQ(test::read_file(ws / "debug/deps/libnew-2.rlib"), "new rlib");
+  EXPECT_EQ(test::read_file(ws / "debug/deps/libcrate39-1.rmeta"), "rebuilt");
+  EXPECT_FALSE(stdfs::exists(ws / "debug/deps/libcrate5-1.rlib"));
+  EXPECT_FALSE(stdfs::exists(ws / "debug/.fingerprint/crate7-1"));
+  EXPECT_FALSE(stdfs::exists(stdfs::symlink_status(ws / "debug/latest.rmeta")));
+  EXPECT_GE(mount_->status().deletions, 4u);
+}
+
+TEST_F(View, WritingALinkedFileCopiesItUpFirst) {
+  // As a materializer (or an earlier, interrupted mount) leaves them: hardlinks of the root's files.
+  const char* rels[] = {"debug/deps/libcrate2-1.rlib", "debug/deps/libcrate3-1.rlib",
+                        "debug/deps/libcrate4-1.rlib", "debug/deps/libcrate6-1.rmeta"};
+  stdfs::create_directories(ws / "debug/deps");
+  for (const char* r : rels) stdfs::create_hard_link(root / r, ws / r);
+  mount();
+  for (const char* r : rels) ASSERT_TRUE(linked(r)) << r;
+  auto rel = stdfs::path(rels[0]);
+  {
+    int fd = ::open((ws / rel).c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, "+tail", 5), 5);
+    ::close(fd);
+  }
+  EXPECT_EQ(test::read_file(ws / rel), test::read_file(root / rel) + "+tail");
+  // chmod and utimens of another linked file, a truncate of a third.
+  EXPECT_EQ(::chmod((ws / rels[1]).c_str(), 0600), 0);
+  struct timespec ts[2] = {{1, 0}, {2, 0}};
+  EXPECT_EQ(::utimensat(AT_FDCWD, (ws / rels[2]).c_str(), ts, 0), 0);
+  EXPECT_EQ(::truncate((ws / rels[3]).c_str(), 3), 0);
+  EXPECT_EQ(test::read_file(ws / rels[3]), "rme");
+  ASSERT_TRUE(live()) << "the test must act while the view is mounted";
+  EXPECT_EQ(mount_->status().copy_ups, 4u);
+  for (const char* r : rels) EXPECT_FALSE(linked(r)) << r << " must be a private copy now";
+  wait_done();
+  EXPECT_EQ(test::read_file(ws / rel), test::read_file(root / rel) + "+tail");
+  EXPECT_EQ(stat_of(ws / rels[1]).st_mode & 07777, 0600u);
+  EXPECT_EQ(stat_of(ws / rels[2]).st_mtim.tv_sec, 2);
+  EXPECT_EQ(test::read_file(ws / rels[3]), "rme");
+  // TearDown: the root is byte-, mode- and mtime-identical.
+}
+
+TEST_F(View, TruncatingOpenAndRewriteOfFingerprints) {
+  mount();
+  auto fp = ws / "debug/.fingerprint/crate1-1/lib-crate1";
+  write_file(fp, "rewritten in place", 0644);  // O_TRUNC, as cargo does
+  EXPECT_EQ(test::read_file(fp), "rewritten in place");
+  auto out = ws / "debug/build/ring-1/output";
+  {
+    int fd = ::open(out.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, "CARGO", 5, 0), 5);
+    ::close(fd);
+  }
+  EXPECT_EQ(test::read_file(out).substr(0, 10), "CARGO:rust");
+  ASSERT_TRUE(live());
+  wait_done();
+  EXPECT_EQ(test::read_file(ws / "debug/.fingerprint/crate1-1/lib-crate1"), "rewritten in place");
+}
+
+TEST_F(View, RenamesOfRootFilesAndDirectories) {
+  mount();
+  stdfs::rename(ws / "debug/deps/libcrate8-1.rlib", ws / "debug/deps/libcrate8-2.rlib");
+  stdfs::rename(ws / "debug/.fingerprint/crate9-1", ws / "debug/.fingerprint/crate9-2");
+  // Over an existing root file.
+  stdfs::rename(ws / "debug/deps/libcrate10-1.rmeta", ws / "debug/deps/libcrate11-1.rmeta");
+  // RENAME_NOREPLACE onto an existing name fails.
+  EXPECT_NE(::renameat2(AT_FDCWD, (ws / "debug/deps/libcrate12-1.rlib").c_str(), AT_FDCWD,
+                        (ws / "debug/deps/libcrate13-1.rlib").c_str(), RENAME_NOREPLACE), 0);
+  EXPECT_EQ(errno, EEXIST);
+  Snapshot view = test::snapshot(ws);
+  EXPECT_FALSE(view.count("debug/deps/libcrate8-1.rlib"));
+  EXPECT_TRUE(view.count("debug/.fingerprint/crate9-2/lib-crate9.json"));
+  EXPECT_FALSE(view.count("debug/.fingerprint/crate9-1"));
+  EXPECT_EQ(test::read_file(ws / "debug/deps/libcrate11-1.rmeta"), "rmeta of crate10");
+  ASSERT_TRUE(live());
+  wait_done();
+  EXPECT_EQ(test::diff(view, test::snapshot(ws)), "");
+}
+
+TEST_F(View, RmdirNeedsAnEmptyViewAndSticks) {
+  mount();
+  auto d = ws / "debug/.fingerprint/crate20-1";
+  EXPECT_NE(::rmdir(d.c_str()), 0);
+  EXPECT_EQ(errno, ENOTEMPTY);
+  stdfs::remove(d / "lib-crate20");
+  stdfs::remove(d / "lib-crate20.json");
+  EXPECT_EQ(::rmdir(d.c_str()), 0) << std::strerror(errno);
+  EXPECT_FALSE(stdfs::exists(d));
+  ASSERT_TRUE(live());
+  wait_done();
+  EXPECT_FALSE(stdfs::exists(d));
+}
+
+TEST_F(View, HardlinksMadeThroughTheViewShareWrites) {
+  mount();
+  write_file(ws / "debug/own.txt", "one");
+  ASSERT_EQ(::link((ws / "debug/own.txt").c_str(), (ws / "debug/own2.txt").c_str()), 0);
+  write_file(ws / "debug/own2.txt", "two");
+  EXPECT_EQ(test::read_file(ws / "debug/own.txt"), "two");
+  // A hardlink of a root file: the new family is the workspace's own.
+  ASSERT_EQ(::link((ws / "debug/deps/libcrate30-1.rlib").c_str(), (ws / "debug/copy.rlib").c_str()), 0);
+  write_file(ws / "debug/copy.rlib", "changed");
+  EXPECT_EQ(test::read_file(ws / "debug/deps/libcrate30-1.rlib"), "changed");
+  ASSERT_TRUE(live());
+  wait_done();
+  EXPECT_EQ(test::read_file(ws / "debug/own.txt"), "two");
+}
+
+TEST_F(View, MmapReadsAndSymlinks) {
+  mount();
+  auto p = ws / "debug/deps/libcrate25-1.rlib";
+  int fd = ::open(p.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  size_t size = static_cast<size_t>(stat_of(p).st_size);
+  void* m = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  EXPECT_EQ(std::string(static_cast<char*>(m), size), test::read_file(root / "debug/deps/libcrate25-1.rlib"));
+  ::munmap(m, size);
+  ::close(fd);
+  EXPECT_EQ(stdfs::read_symlink(ws / "debug/latest.rmeta"), "deps/libcrate0-1.rmeta");
+  EXPECT_EQ(test::read_file(ws / "debug/latest.rmeta"), "rmeta of crate0");
+  ::symlink("x", (ws / "debug/newlink").c_str());
+  EXPECT_EQ(stdfs::read_symlink(ws / "debug/newlink"), "x");
+  ASSERT_TRUE(live());
+}
+
+TEST_F(View, SkippedEntriesAreHiddenAndFreeToCreate) {
+  mount();
+  EXPECT_FALSE(stdfs::exists(ws / "debug/incremental"));
+  EXPECT_FALSE(stdfs::exists(ws / "debug/deps/crate1-1.d"));
+  EXPECT_FALSE(stdfs::exists(ws / "debug/.cargo-lock"));
+  write_file(ws / "debug/deps/crate1-1.d", "new deps");
+  stdfs::create_directories(ws / "debug/incremental/app-y");
+  EXPECT_EQ(std::distance(stdfs::directory_iterator(ws / "debug/incremental"), stdfs::directory_iterator{}), 1)
+      << "the root's incremental/ must not show through";
+  ASSERT_TRUE(live());
+  wait_done();
+  EXPECT_EQ(test::read_file(ws / "debug/deps/crate1-1.d"), "new deps");
+  EXPECT_TRUE(stdfs::is_empty(ws / "debug/incremental/app-y"));
+}
+
+TEST_F(View, BusyMountIsUnmountedLazilyAndKeepsServing) {
+  mount(1ms, 1);
+  int fd = ::open((ws / "debug/deps/libcrate1-1.rlib").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  int lock_fd = ::open((ws / "debug/.cargo-lock").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(lock_fd, 0);
+  ASSERT_EQ(::flock(lock_fd, LOCK_EX), 0);
+  // Materialization finishes; the open files keep the mount busy.
+  for (int i = 0; i < 3000 && !(mount_->status().phase == Phase::draining && mount_->status().lazy); ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(mount_->status().lazy) << to_string(mount_->status().phase);
+  EXPECT_FALSE(mount_at(ws.string())) << "detached from the namespace";
+  char buf[8] = {};
+  EXPECT_EQ(::pread(fd, buf, 7, 0), 7) << "an open file keeps working";
+  EXPECT_EQ(std::string(buf, 7), "rlib of");
+  // The lock reached the real file: taking it on the plain directory now conflicts.
+  int real = ::open((ws / "debug/.cargo-lock").c_str(), O_RDWR);
+  ASSERT_GE(real, 0);
+  EXPECT_NE(::flock(real, LOCK_EX | LOCK_NB), 0);
+  EXPECT_EQ(errno, EWOULDBLOCK);
+  ::close(fd);
+  ::close(lock_fd);
+  wait_done();
+  EXPECT_EQ(::flock(real, LOCK_EX | LOCK_NB), 0) << "the lock must go with the last close";
+  ::close(real);
+}
+
+TEST_F(View, StopLeavesAStateThatTheNextMountResumes) {
+  mount(5ms, 1);
+  stdfs::remove(ws / "debug/deps/libcrate35-1.rlib");
+  write_file(ws / "debug/mine.txt", "kept");
+  std::this_thread::sleep_for(50ms);
+  mount_->stop();
+  ASSERT_TRUE(mount_->wait_for(30s));
+  EXPECT_EQ(mount_->status().phase, Phase::stopped);
+  EXPECT_FALSE(mount_at(ws.string()));
+  EXPECT_TRUE(stdfs::exists(tmp / "state/cargo.journal"));
+  mount_.reset();
+  mount(0us, 2);
+  EXPECT_FALSE(stdfs::exists(ws / "debug/deps/libcrate35-1.rlib")) << "deleted before the stop";
+  wait_done();
+  EXPECT_FALSE(stdfs::exists(ws / "debug/deps/libcrate35-1.rlib"));
+  EXPECT_EQ(test::read_file(ws / "debug/mine.txt"), "kept");
+  EXPECT_TRUE(stdfs::exists(ws / "debug/deps/libcrate34-1.rlib"));
+}
+
+}  // namespace
+}  // namespace seedfs::fs
