@@ -20,7 +20,7 @@ void line(const std::string& key, const toml::node& value, const std::string& or
 }  // namespace
 
 int cmd_config(const ConfigArgs& args) {
-  std::optional<fs::path> ws, root;
+  std::optional<stdfs::path> ws, root;
   if (args.ws) ws = absolute_path(*args.ws);
   if (args.root) root = absolute_path(*args.root);
   auto candidates = config::lookup_order(args.common.config_file, ws, root);

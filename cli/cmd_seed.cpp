@@ -58,7 +58,7 @@ int cmd_seed(const SeedArgs& args) {
     if (!args.dry_run) {
       struct stat st {};
       ::fstat(root.get(), &st);
-      fs::create_directories(d.ws_dir.parent_path(), ec);
+      stdfs::create_directories(d.ws_dir.parent_path(), ec);
       if (::mkdir(d.ws_dir.c_str(), st.st_mode & 07777) != 0 && errno != EEXIST)
         return spdlog::error("cannot create {}", sys::describe(d.ws_dir.string(), sys::last_error())),
                kFailed;

@@ -32,3 +32,32 @@ struct ConfigArgs {
 int cmd_config(const ConfigArgs& args);
 
 }  // namespace seedfs::cli
+
+namespace seedfs::cli {
+
+struct MountArgs {
+  Common common;
+  std::filesystem::path root, ws;
+  std::optional<std::string> artifact;
+  std::optional<unsigned> workers;
+  bool force = false;
+  bool foreground = false;
+  unsigned throttle_us = 0;  // hidden: a pause per materialized file, for tests
+};
+int cmd_mount(const MountArgs& args);
+
+struct StatusArgs {
+  Common common;
+  std::optional<std::filesystem::path> ws;  // none: every live mount of this user
+  bool watch = false;
+};
+int cmd_status(const StatusArgs& args);
+
+struct WorkspaceArgs {  // wait, unmount
+  Common common;
+  std::filesystem::path ws;
+};
+int cmd_wait(const WorkspaceArgs& args);
+int cmd_unmount(const WorkspaceArgs& args);
+
+}  // namespace seedfs::cli

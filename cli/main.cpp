@@ -17,8 +17,11 @@ constexpr const char* kAbout =
 
 constexpr const char* kFooter =
     "\nExamples:\n"
-    "  seedfs seed ~/p/main ~/p/envs/feature-1      # hardlink/copy main/target into feature-1/target\n"
-    "  seedfs seed --dry-run ~/p/main ~/p/ws        # what would be linked, copied and skipped\n"
+    "  seedfs mount ~/p/main ~/p/envs/feature-1     # feature-1/target shows main/target at once\n"
+    "  cd ~/p/envs/feature-1 && cargo build         # works at once, while files are linked\n"
+    "  seedfs status                                # every live mount, with progress\n"
+    "  seedfs wait ~/p/envs/feature-1               # until target/ is a plain directory\n"
+    "  seedfs seed ~/p/main ~/p/envs/feature-1      # the same materialization, in the foreground\n"
     "  seedfs config --root ~/p/main --ws ~/p/ws    # the effective config and where it came from\n"
     "\nExit codes: 0 ok, 1 failed (with the path), 2 usage or config error, 3 bad root/workspace,\n"
     "4 root being built (see --force), 5 FUSE unavailable, 6 not mounted.\n";
@@ -42,12 +45,13 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "seedfs 0.1.0");
 
   SeedArgs seed;
-  auto* seed_cmd = app.add_subcommand(
-      "seed",
-      "Materialize <root>'s artifacts into <ws> in the foreground: directories are created, files "
-      "that tools only replace (.rlib, .rmeta, executables, ...) are hardlinked, all others copied "
-      "(a reflink where the filesystem can); skip rules leave out what is not worth seeding. Files "
-      "already in <ws> are kept. The root is never modified.");
+  auto* seed_cmd = app.add_subcommand("seed", "Materialize <root>'s artifacts into <ws>, in the foreground");
+  seed_cmd->footer(
+      "\nDirectories are created with the root's modes; files that tools only ever replace (.rlib, "
+      ".rmeta, .so, .a, executables) are hardlinked, all others copied (a reflink where the "
+      "filesystem can) so that a build in <ws> can never change the root through a shared inode. "
+      "Skip rules leave out what is not worth seeding (.o, .d, incremental/). Files already in "
+      "<ws> are kept; an interrupted run leaves no half-written file and a rerun completes it.");
   seed_cmd->add_option("root", seed.root, "Project dir of the checkout that was built (holds target/)")
       ->required();
   seed_cmd->add_option("ws", seed.ws, "Project dir of the new workspace (its target/ is created)")
@@ -63,14 +67,49 @@ int main(int argc, char** argv) {
   add_common(seed_cmd, seed.common);
 
   ConfigArgs cfg;
-  auto* cfg_cmd = app.add_subcommand(
-      "config",
-      "Print the effective config (TOML, or --json) with the source of every key. Lookup order: "
-      "--config FILE, <ws>/.seedfs.toml, <root>/.seedfs.toml, $XDG_CONFIG_HOME/seedfs/config.toml, "
-      "built-in defaults; the first file found wins and keys it leaves out keep their default.");
+  auto* cfg_cmd = app.add_subcommand("config", "Print the effective config and where each key came from");
+  cfg_cmd->footer(
+      "\nLookup order: --config FILE, <ws>/.seedfs.toml, <root>/.seedfs.toml, "
+      "$XDG_CONFIG_HOME/seedfs/config.toml, built-in defaults. The first file found wins; keys it "
+      "leaves out keep their built-in value.");
   cfg_cmd->add_option("--root", cfg.root, "Root project dir (to find <root>/.seedfs.toml)");
   cfg_cmd->add_option("--ws", cfg.ws, "Workspace project dir (to find <ws>/.seedfs.toml)");
   add_common(cfg_cmd, cfg.common);
+
+  MountArgs mount;
+  auto* mount_cmd = app.add_subcommand("mount", "Show <root>'s artifacts in <ws> at once, materialize them in the background");
+  mount_cmd->footer(
+      "\nMounts a FUSE view over <ws>/target (per artifact) that shows <root>/target filtered by the "
+      "skip rules, and returns once it is live, in milliseconds. Builds work through it at once; "
+      "anything written lands in <ws>/target, and a file shared with the root is copied first, so "
+      "the root never changes. A daemon links the files into <ws>/target meanwhile; when it is "
+      "done the mount goes away and <ws>/target is a plain directory. `seedfs unmount` stops early; "
+      "a later `seedfs mount` resumes (also after a crash). Do not rebuild the root while mounted.");
+  mount_cmd->add_option("root", mount.root, "Project dir of the checkout that was built")->required();
+  mount_cmd->add_option("ws", mount.ws, "Project dir of the new workspace")->required();
+  mount_cmd->add_option("--artifact", mount.artifact, "Mount only this artifact (e.g. cargo)");
+  mount_cmd->add_option("--workers", mount.workers, "Materializer threads (default: config)")
+      ->check(CLI::Range(1u, 1024u));
+  mount_cmd->add_flag("--force", mount.force, "Mount even while a build holds the root's cargo lock");
+  mount_cmd->add_flag("--foreground", mount.foreground, "Run the daemon in this process, logging to stderr");
+  mount_cmd->add_option("--throttle-us", mount.throttle_us, "Pause per file (testing)")->group("");
+  add_common(mount_cmd, mount.common);
+
+  StatusArgs status;
+  auto* status_cmd = app.add_subcommand("status", "Progress of every live mount, or of one workspace");
+  status_cmd->add_option("ws", status.ws, "Workspace project dir (default: every live mount of this user)");
+  status_cmd->add_flag("--watch", status.watch, "Redraw until done (a progress bar on a terminal)");
+  add_common(status_cmd, status.common);
+
+  WorkspaceArgs wait, unmount;
+  auto* wait_cmd = app.add_subcommand("wait", "Block until <ws> is fully materialized and unmounted");
+  wait_cmd->footer("\nExit 0 when done; 1 with the error when materialization failed; 6 when not mounted.");
+  wait_cmd->add_option("ws", wait.ws, "Workspace project dir")->required();
+  add_common(wait_cmd, wait.common);
+  auto* unmount_cmd = app.add_subcommand("unmount", "Stop early: unmount <ws>; a later `seedfs mount` resumes");
+  unmount_cmd->footer("\nAlso clears a dead mount left by a crashed daemon.");
+  unmount_cmd->add_option("ws", unmount.ws, "Workspace project dir")->required();
+  add_common(unmount_cmd, unmount.common);
 
   try {
     app.parse(argc, argv);
@@ -80,5 +119,9 @@ int main(int argc, char** argv) {
   }
   if (seed_cmd->parsed()) return cmd_seed(seed);
   if (cfg_cmd->parsed()) return cmd_config(cfg);
+  if (mount_cmd->parsed()) return cmd_mount(mount);
+  if (status_cmd->parsed()) return cmd_status(status);
+  if (wait_cmd->parsed()) return cmd_wait(wait);
+  if (unmount_cmd->parsed()) return cmd_unmount(unmount);
   return kUsage;
 }

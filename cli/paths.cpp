@@ -10,13 +10,13 @@
 namespace seedfs::cli {
 namespace {
 
-bool inside(const fs::path& child, const fs::path& parent) {
+bool inside(const stdfs::path& child, const stdfs::path& parent) {
   auto c = child.lexically_normal().string(), p = parent.lexically_normal().string();
   if (!p.empty() && p.back() != '/') p += '/';
   return c.size() > p.size() && c.compare(0, p.size(), p) == 0;
 }
 
-std::optional<CliError> check_dir(const fs::path& p, const char* role, const char* hint) {
+std::optional<CliError> check_dir(const stdfs::path& p, const char* role, const char* hint) {
   struct stat st {};
   if (::stat(p.c_str(), &st) != 0) {
     int err = errno;
@@ -31,19 +31,19 @@ std::optional<CliError> check_dir(const fs::path& p, const char* role, const cha
 
 }  // namespace
 
-fs::path absolute_path(const fs::path& p) {
+stdfs::path absolute_path(const stdfs::path& p) {
   std::error_code ec;
-  auto abs = fs::absolute(p, ec);
+  auto abs = stdfs::absolute(p, ec);
   return (ec ? p : abs).lexically_normal();
 }
 
-std::optional<CliError> check_projects(const fs::path& root, const fs::path& ws, Projects& out) {
+std::optional<CliError> check_projects(const stdfs::path& root, const stdfs::path& ws, Projects& out) {
   if (auto e = check_dir(root, "root", "give the project dir of the checkout that was built, the one holding target/"))
     return e;
   if (auto e = check_dir(ws, "workspace", "give the project dir of the new checkout, e.g. a git worktree"))
     return e;
-  out.root = fs::canonical(root);
-  out.ws = fs::canonical(ws);
+  out.root = stdfs::canonical(root);
+  out.ws = stdfs::canonical(ws);
   if (out.root == out.ws)
     return CliError{kBadInput, "root and workspace are the same directory (" + out.root.string() +
                                    "): give the new checkout as <ws>"};
@@ -71,12 +71,12 @@ std::optional<CliError> select_artifacts(const config::Config& cfg, const Projec
       tried.push_back(d.root_dir.string());
       continue;
     }
-    d.root_dir = fs::canonical(d.root_dir);
+    d.root_dir = stdfs::canonical(d.root_dir);
     // The workspace dir may be a symlink to elsewhere; judge where it really is.
     std::error_code ec;
-    if (fs::exists(d.ws_dir, ec)) {
+    if (stdfs::exists(d.ws_dir, ec)) {
       if (auto e = check_dir(d.ws_dir, "workspace artifact dir", "move the file away")) return e;
-      d.ws_dir = fs::canonical(d.ws_dir);
+      d.ws_dir = stdfs::canonical(d.ws_dir);
     }
     if (d.root_dir == d.ws_dir || inside(d.ws_dir, d.root_dir) || inside(d.root_dir, d.ws_dir))
       return CliError{kBadInput, "the artifact dirs " + d.root_dir.string() + " and " +
@@ -105,9 +105,9 @@ std::optional<CliError> check_not_building(const ArtifactDirs& a, bool force) {
   return std::nullopt;
 }
 
-std::optional<CliError> load_config(const std::optional<fs::path>& file,
-                                    const std::optional<fs::path>& ws,
-                                    const std::optional<fs::path>& root, config::Config& out) {
+std::optional<CliError> load_config(const std::optional<stdfs::path>& file,
+                                    const std::optional<stdfs::path>& ws,
+                                    const std::optional<stdfs::path>& root, config::Config& out) {
   config::Error err;
   auto cfg = config::resolve(config::lookup_order(file, ws, root), err);
   if (!cfg) return CliError{kUsage, "invalid config: " + err.to_string()};

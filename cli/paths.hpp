@@ -11,20 +11,20 @@
 
 namespace seedfs::cli {
 
-namespace fs = std::filesystem;
+namespace stdfs = std::filesystem;
 
 struct Projects {
-  fs::path root, ws;  // canonical project dirs
+  stdfs::path root, ws;  // canonical project dirs
 };
 
 struct ArtifactDirs {
   const config::Artifact* artifact = nullptr;
-  fs::path root_dir;  // <root>/<path>: must exist
-  fs::path ws_dir;    // <ws>/<path>: created if missing
+  stdfs::path root_dir;  // <root>/<path>: must exist
+  stdfs::path ws_dir;    // <ws>/<path>: created if missing
 };
 
 // Both must be existing directories and not the same one.
-std::optional<CliError> check_projects(const fs::path& root, const fs::path& ws, Projects& out);
+std::optional<CliError> check_projects(const stdfs::path& root, const stdfs::path& ws, Projects& out);
 
 // The artifacts to work on: `only` if given (its root dir must exist), else
 // every enabled one whose root dir exists (at least one must). Checks that no
@@ -37,11 +37,11 @@ std::optional<CliError> select_artifacts(const config::Config& cfg, const Projec
 std::optional<CliError> check_not_building(const ArtifactDirs& a, bool force);
 
 // Loads the config for these projects (see config/config.hpp for the order).
-std::optional<CliError> load_config(const std::optional<fs::path>& file,
-                                    const std::optional<fs::path>& ws,
-                                    const std::optional<fs::path>& root, config::Config& out);
+std::optional<CliError> load_config(const std::optional<stdfs::path>& file,
+                                    const std::optional<stdfs::path>& ws,
+                                    const std::optional<stdfs::path>& root, config::Config& out);
 
 // `p` made absolute and normal, without requiring it to exist.
-fs::path absolute_path(const fs::path& p);
+stdfs::path absolute_path(const stdfs::path& p);
 
 }  // namespace seedfs::cli

@@ -1,0 +1,172 @@
+// `seedfs mount <root> <ws>`: check everything, start the daemon, return once
+// the view is live.
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/control.hpp"
+#include "cli/daemon.hpp"
+#include "cli/output.hpp"
+#include "cli/paths.hpp"
+#include "cli/state.hpp"
+#include "fs/mount.hpp"
+
+namespace seedfs::cli {
+namespace {
+
+// What is at the artifact's mount point already: nothing (nullopt), our live
+// mount (same root: fine), a dead one (cleared here), or something else.
+std::optional<CliError> check_mount_point(const ArtifactDirs& a, const Projects& p,
+                                          const StatePaths& state, bool& already) {
+  auto m = fs::mount_at(a.ws_dir.string());
+  if (!m) return std::nullopt;
+  if (m->fstype != "fuse.seedfs")
+    return CliError{kBadInput, a.ws_dir.string() + " is already a mount point (" + m->fstype +
+                                   "): unmount it first"};
+  std::error_code ec;
+  if (auto reply = control_request(state.socket.string(), "status", ec)) {
+    toml::table t;
+    try {
+      t = toml::parse(*reply);
+    } catch (const toml::parse_error&) {
+    }
+    std::string root = t["root"].value_or(std::string());
+    if (root == p.root.string()) {
+      already = true;
+      return std::nullopt;
+    }
+    return CliError{kBadInput, a.ws_dir.string() + " is mounted by seedfs from another root (" +
+                                   root + "): `seedfs unmount " + p.ws.string() + "` first"};
+  }
+  // A seedfs mount with no daemon answering: left by a crash.
+  if (auto ec2 = fs::detach_mount(a.ws_dir.string()))
+    return CliError{kFailed, "cannot clear the dead mount at " + a.ws_dir.string() + ": " + ec2.message()};
+  spdlog::warn("cleared a dead mount at {} (its daemon was gone); resuming where it stopped",
+               a.ws_dir.string());
+  return std::nullopt;
+}
+
+void print_mounted(const MountArgs& args, const DaemonPlan& plan, pid_t pid) {
+  if (args.common.json) {
+    toml::array mounts;
+    for (const auto& a : plan.artifacts)
+      mounts.push_back(toml::table{{"artifact", a.artifact->name},
+                                   {"mountpoint", a.ws_dir.string()},
+                                   {"root", a.root_dir.string()}});
+    std::cout << to_json(toml::table{{"ok", true},
+                                     {"workspace", plan.projects.ws.string()},
+                                     {"pid", static_cast<int64_t>(pid)},
+                                     {"log", plan.state.log.string()},
+                                     {"socket", plan.state.socket.string()},
+                                     {"mounts", std::move(mounts)}})
+              << std::endl;
+    return;
+  }
+  for (const auto& a : plan.artifacts)
+    std::cout << "mounted " << a.artifact->name << ": " << a.ws_dir.string() << " shows "
+              << a.root_dir.string() << "; materializing in the background\n";
+  std::cout << "  follow:  seedfs status " << plan.projects.ws.string() << " --watch\n"
+            << "  block:   seedfs wait " << plan.projects.ws.string() << "\n"
+            << "  log:     " << plan.state.log.string() << std::endl;
+}
+
+// Forks the daemon and waits for its word through a pipe.
+int start_background(const MountArgs& args, const DaemonPlan& plan) {
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return spdlog::error("pipe: {}", std::strerror(errno)), kFailed;
+  std::cout.flush();
+  pid_t pid = ::fork();
+  if (pid < 0) return spdlog::error("fork: {}", std::strerror(errno)), kFailed;
+  if (pid == 0) {
+    ::close(pipefd[0]);
+    ::setsid();
+    int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int log = ::open(plan.state.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (null >= 0) ::dup2(null, 0);
+    if (log >= 0) {
+      ::dup2(log, 1);
+      ::dup2(log, 2);
+    }
+    int ready_fd = pipefd[1];
+    int rc = run_daemon(plan, [&](int code, const std::string& msg) {
+      std::string line = code == kOk ? "ok\n" : "error " + std::to_string(code) + " " + msg + "\n";
+      [[maybe_unused]] auto n = ::write(ready_fd, line.data(), line.size());
+      ::close(ready_fd);
+      ready_fd = -1;
+    });
+    if (ready_fd >= 0) ::close(ready_fd);
+    spdlog::shutdown();
+    ::_exit(rc);
+  }
+  ::close(pipefd[1]);
+  std::string msg;
+  char buf[512];
+  for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    msg.append(buf, static_cast<size_t>(n));
+  }
+  ::close(pipefd[0]);
+  if (msg.rfind("ok", 0) == 0) {
+    print_mounted(args, plan, pid);
+    return kOk;
+  }
+  if (msg.rfind("error ", 0) == 0) {
+    int code = std::atoi(msg.c_str() + 6);
+    size_t sp = msg.find(' ', 6);
+    std::string why = sp == std::string::npos ? msg : msg.substr(sp + 1);
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    ::waitpid(pid, nullptr, 0);
+    spdlog::error("{} (log: {})", why, plan.state.log.string());
+    return code ? code : kFailed;
+  }
+  ::waitpid(pid, nullptr, 0);
+  spdlog::error("the daemon exited before the view was live; see {}", plan.state.log.string());
+  return kFailed;
+}
+
+}  // namespace
+
+int cmd_mount(const MountArgs& args) {
+  Projects projects;
+  if (auto e = check_projects(args.root, args.ws, projects)) return spdlog::error("{}", e->message), e->code;
+  config::Config cfg;
+  if (auto e = load_config(args.common.config_file, projects.ws, projects.root, cfg))
+    return spdlog::error("{}", e->message), e->code;
+  std::vector<ArtifactDirs> dirs;
+  if (auto e = select_artifacts(cfg, projects, args.artifact, dirs)) return spdlog::error("{}", e->message), e->code;
+  if (auto why = fs::fuse_unavailable()) return spdlog::error("cannot mount: {}", *why), kNoFuse;
+  std::error_code ec;
+  StatePaths state = state_paths(projects.ws, ec);
+  if (ec) return spdlog::error("state dir: {}", ec.message()), kFailed;
+
+  bool already = false;
+  for (const auto& d : dirs)
+    if (auto e = check_mount_point(d, projects, state, already)) return spdlog::error("{}", e->message), e->code;
+  if (already) {
+    std::cout << projects.ws.string() << " is already mounted by seedfs from " << projects.root.string()
+              << "; follow it with: seedfs status " << projects.ws.string() << std::endl;
+    return kOk;
+  }
+  for (const auto& d : dirs)
+    if (auto e = check_not_building(d, args.force)) return spdlog::error("{}", e->message), e->code;
+  std::filesystem::create_directories(state.state_dir, ec);
+  if (ec) return spdlog::error("cannot create {}: {}", state.state_dir.string(), ec.message()), kFailed;
+
+  DaemonPlan plan{projects, cfg, dirs, state};
+  plan.workers = args.workers ? *args.workers : cfg.effective_workers();
+  plan.throttle = std::chrono::microseconds(args.throttle_us);
+  plan.foreground = args.foreground;
+  if (!args.foreground) return start_background(args, plan);
+  return run_daemon(plan, [&](int code, const std::string& msg) {
+    if (code == kOk) print_mounted(args, plan, ::getpid());
+    else spdlog::error("{}", msg);
+  });
+}
+
+}  // namespace seedfs::cli

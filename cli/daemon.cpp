@@ -1,0 +1,210 @@
+#include "cli/daemon.hpp"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+
+#include "cli/control.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/output.hpp"
+#include "fs/artifact_mount.hpp"
+
+namespace seedfs::cli {
+namespace {
+
+using fs::ArtifactMount;
+using fs::Phase;
+
+// Settled: nothing more will happen without the user (done, failed, or
+// detached lazily and only serving files still open).
+bool settled(const fs::MountStatus& s) {
+  return s.phase == Phase::done || s.phase == Phase::failed || s.phase == Phase::stopped ||
+         (s.phase == Phase::draining && s.lazy);
+}
+
+toml::table artifact_table(const fs::MountStatus& s) {
+  toml::table t = stats_table(s.stats);
+  double rate = s.stats.elapsed > 0 ? s.stats.files_done / s.stats.elapsed : 0;
+  uint64_t left = s.stats.files_found > s.stats.files_done ? s.stats.files_found - s.stats.files_done : 0;
+  t.insert("name", s.artifact);
+  t.insert("mountpoint", s.mountpoint);
+  t.insert("root", s.root);
+  t.insert("phase", fs::to_string(s.phase));
+  t.insert("files_total", static_cast<int64_t>(s.stats.files_found));
+  t.insert("eta_seconds", s.stats.scan_done && rate > 0 ? left / rate : -1.0);
+  t.insert("copy_ups", static_cast<int64_t>(s.copy_ups));
+  t.insert("deletions", static_cast<int64_t>(s.deletions));
+  t.insert("materialized_ahead", static_cast<int64_t>(s.materialized_ahead));
+  t.insert("open_handles", static_cast<int64_t>(s.open_handles));
+  t.insert("lazy_unmount", s.lazy);
+  t.insert("errors", static_cast<int64_t>(s.error.empty() ? 0 : 1));
+  t.insert("error", s.error);
+  return t;
+}
+
+class Daemon {
+ public:
+  explicit Daemon(const DaemonPlan& plan) : plan_(plan), started_(std::time(nullptr)) {}
+
+  int run(const ReadyFn& ready) {
+    for (const auto& a : plan_.artifacts) {
+      fs::MountSettings s;
+      s.artifact = *a.artifact;
+      s.root_dir = a.root_dir;
+      s.ws_dir = a.ws_dir;
+      s.journal_file = plan_.state.journal(a.artifact->name);
+      s.workers = plan_.workers;
+      s.throttle = plan_.throttle;
+      auto m = std::make_unique<ArtifactMount>(s);
+      std::string why;
+      if (auto ec = m->mount(why)) {
+        spdlog::error("{}: {}", why, ec.message());
+        ready(kFailed, why + ": " + ec.message());
+        return kFailed;  // the mounts made so far unmount as they are destroyed
+      }
+      spdlog::info("mounted {}: {} shows {}", a.artifact->name, a.ws_dir.string(), a.root_dir.string());
+      mounts_.push_back(std::move(m));
+    }
+    if (auto ec = control_.listen(plan_.state.socket.string())) {
+      std::string why = "control socket " + plan_.state.socket.string() + ": " + ec.message();
+      spdlog::error("{}", why);
+      ready(kFailed, why);
+      return kFailed;
+    }
+    control_.start([this](const std::string& r) { return handle(r); });
+    write_pid_file();
+    ready(kOk, "");
+    for (auto& m : mounts_) m->start();
+
+    int rc = supervise();
+    {
+      std::lock_guard lock(mu_);
+      shutting_down_ = true;
+    }
+    cv_.notify_all();
+    control_.stop();
+    // The last word, for `seedfs wait` and `status` asked after the daemon is gone.
+    {
+      std::ofstream out(plan_.state.last_status);
+      out << toml::toml_formatter{status()} << "\n";
+    }
+    ::unlink(plan_.state.pid_file.c_str());
+    spdlog::info("daemon exits ({})", rc == kOk ? "all done" : "not complete");
+    return rc;
+  }
+
+ private:
+  // Logs progress, handles signals, and returns once every mount is gone.
+  int supervise() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+    auto interval = std::chrono::duration<double>(plan_.config.progress_interval);
+    auto next_progress = std::chrono::steady_clock::now() + interval;
+    for (;;) {
+      bool all_finished = true;
+      for (auto& m : mounts_) all_finished &= m->finished();
+      if (all_finished) break;
+      timespec ts{0, 100 * 1000 * 1000};
+      int sig = ::sigtimedwait(&set, nullptr, &ts);
+      if (sig > 0) {
+        spdlog::info("signal {}: unmounting; a later `seedfs mount` resumes", sig);
+        for (auto& m : mounts_) m->stop();
+      }
+      cv_.notify_all();  // wake `wait` requests to look again
+      if (std::chrono::steady_clock::now() >= next_progress) {
+        next_progress += std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
+        for (auto& m : mounts_) {
+          auto s = m->status();
+          if (s.phase == Phase::scanning || s.phase == Phase::materializing)
+            spdlog::info("{}", progress_line(s.artifact, s.stats));
+        }
+      }
+    }
+    bool ok = true;
+    for (auto& m : mounts_) ok &= m->status().phase == Phase::done;
+    return ok ? kOk : kFailed;
+  }
+
+  std::string handle(const std::string& request) {
+    if (request == "wait") {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return shutting_down_ || all(settled); });
+    } else if (request == "unmount") {
+      spdlog::info("unmount requested");
+      for (auto& m : mounts_) m->stop();
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] {
+        return shutting_down_ || all([](const fs::MountStatus& s) {
+                 return s.phase == Phase::done || s.phase == Phase::stopped || s.lazy;
+               });
+      });
+    } else if (request != "status") {
+      return "error = \"unknown request '" + request + "'\"\n";
+    }
+    std::ostringstream out;
+    out << toml::toml_formatter{status()} << "\n";
+    return out.str();
+  }
+
+  template <class Pred>
+  bool all(Pred&& pred) {
+    for (auto& m : mounts_)
+      if (!pred(m->status())) return false;
+    return true;
+  }
+
+  toml::table status() {
+    toml::array arts;
+    for (auto& m : mounts_) arts.push_back(artifact_table(m->status()));
+    return toml::table{{"workspace", plan_.projects.ws.string()},
+                       {"root", plan_.projects.root.string()},
+                       {"pid", static_cast<int64_t>(::getpid())},
+                       {"log", plan_.state.log.string()},
+                       {"started", static_cast<int64_t>(started_)},
+                       {"artifacts", std::move(arts)}};
+  }
+
+  void write_pid_file() {
+    std::ofstream out(plan_.state.pid_file);
+    out << ::getpid() << "\n" << plan_.projects.ws.string() << "\n" << plan_.projects.root.string() << "\n";
+  }
+
+  const DaemonPlan& plan_;
+  std::time_t started_;
+  std::vector<std::unique_ptr<ArtifactMount>> mounts_;
+  ControlServer control_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool shutting_down_ = false;
+};
+
+}  // namespace
+
+int run_daemon(const DaemonPlan& plan, const ReadyFn& ready) {
+  // Modes given to the view arrive masked already; the daemon must not mask them again.
+  ::umask(0);
+  // Signals are taken by the supervising thread only (sigtimedwait): block them
+  // before any thread starts, so that every thread inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  sys::raise_fd_limit();
+  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
+  spdlog::info("seedfs daemon {} for {} (root {})", ::getpid(), plan.projects.ws.string(),
+               plan.projects.root.string());
+  Daemon d(plan);
+  return d.run(ready);
+}
+
+}  // namespace seedfs::cli

@@ -1,0 +1,65 @@
+#include "cli/state.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace seedfs::cli {
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : "";
+}
+
+// Stable across runs and machines (std::hash is not guaranteed to be).
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+}  // namespace
+
+std::filesystem::path runtime_dir(std::error_code& ec) {
+  std::string base = env("XDG_RUNTIME_DIR");
+  std::filesystem::path dir = base.empty()
+                                  ? std::filesystem::path("/tmp/seedfs-" + std::to_string(::getuid()))
+                                  : std::filesystem::path(base) / "seedfs";
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return dir;
+  ::chmod(dir.c_str(), 0700);
+  struct stat st {};
+  // In /tmp, a dir someone else made could be a trap for our sockets.
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid())
+    ec = std::make_error_code(std::errc::permission_denied);
+  return dir;
+}
+
+StatePaths state_paths(const std::filesystem::path& ws_project, std::error_code& ec) {
+  StatePaths p;
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(fnv1a(ws_project.string())));
+  std::string name = ws_project.filename().string();
+  if (name.empty()) name = "root";
+  p.id = name + "-" + std::string(hash, 12);
+  auto run = runtime_dir(ec);
+  p.socket = run / (p.id + ".sock");
+  p.pid_file = run / (p.id + ".pid");
+  std::string state = env("XDG_STATE_HOME");
+  std::filesystem::path base = !state.empty() ? std::filesystem::path(state)
+                               : !env("HOME").empty() ? std::filesystem::path(env("HOME")) / ".local/state"
+                                                      : std::filesystem::path("/tmp/seedfs-state-" + std::to_string(::getuid()));
+  p.state_dir = base / "seedfs" / p.id;
+  p.log = p.state_dir / "daemon.log";
+  p.last_status = p.state_dir / "last-status.toml";
+  return p;
+}
+
+std::filesystem::path StatePaths::journal(const std::string& artifact) const {
+  return state_dir / (artifact + ".journal");
+}
+
+}  // namespace seedfs::cli

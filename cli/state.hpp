@@ -1,0 +1,26 @@
+// Where a mount's state lives (DESIGN.md, "State on disk"):
+//   control socket and pid: $XDG_RUNTIME_DIR/seedfs/ (fallback /tmp/seedfs-<uid>/), dir 0700
+//   log and journals:       $XDG_STATE_HOME/seedfs/ (fallback ~/.local/state/seedfs/), one dir per workspace
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+namespace seedfs::cli {
+
+struct StatePaths {
+  std::string id;                  // "<ws name>-<hash of the ws path>"
+  std::filesystem::path socket;    // the control socket
+  std::filesystem::path pid_file;
+  std::filesystem::path state_dir; // log and journals
+  std::filesystem::path log;
+  std::filesystem::path last_status;  // the daemon's final status, written as it exits
+  std::filesystem::path journal(const std::string& artifact) const;
+};
+
+// The runtime dir (created 0700 if missing).
+std::filesystem::path runtime_dir(std::error_code& ec);
+StatePaths state_paths(const std::filesystem::path& ws_project, std::error_code& ec);
+
+}  // namespace seedfs::cli
