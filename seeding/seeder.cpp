@@ -36,7 +36,8 @@ struct ScanTask {
   std::string rel;
 };
 struct FileTask {
-  std::shared_ptr<DirPair> dir;
+  std::shared_ptr<DirPair> dir;  // null: reopen `rel` (the scan closed its fds)
+  std::string rel;
   std::vector<FileEntry> files;
 };
 using Task = std::variant<ScanTask, FileTask>;
@@ -107,11 +108,13 @@ struct Seeder::Impl {
 
   void push(Task t) {
     std::lock_guard lock(mu);
+    // Directories first, so that the total is known early (the ETA of a
+    // slow filesystem depends on it); files after.
     if (std::holds_alternative<ScanTask>(t)) {
       ++scans_pending;
-      queue.push_back(std::move(t));  // breadth first: the total is known early
+      queue.push_front(std::move(t));
     } else {
-      queue.push_front(std::move(t));  // files first: few directories open at once
+      queue.push_back(std::move(t));
     }
     cv.notify_one();
   }
@@ -144,15 +147,13 @@ struct Seeder::Impl {
         queue.pop_front();
         ++active;
       }
-      bool was_scan = std::holds_alternative<ScanTask>(task);
-      if (was_scan)
+      if (std::holds_alternative<ScanTask>(task))
         scan(std::get<ScanTask>(task).rel);
       else
         files(std::get<FileTask>(task));
       task = {};  // closes the directory fds outside the lock
       std::lock_guard lock(mu);
       --active;
-      if (was_scan) --scans_pending;
       if (active == 0 && queue.empty()) cv.notify_all();
     }
   }
@@ -160,13 +161,43 @@ struct Seeder::Impl {
   void scan(const std::string& rel) {
     std::shared_ptr<DirPair> dir;
     std::vector<FileEntry> batch;
+    bool ok;
     {
       Timed timed(n.walk_ns);
-      if (!read_dir(rel, dir, batch)) return;
+      ok = read_dir(rel, dir, batch);
     }
-    // The last (for most directories the only) batch is done here: handing it
-    // to another worker would cost more in locking than it saves.
-    if (!batch.empty()) files(FileTask{std::move(dir), std::move(batch)});
+    bool more_to_scan;
+    {
+      // The directory is read: the total no longer waits for it.
+      std::lock_guard lock(mu);
+      more_to_scan = --scans_pending > 0;
+    }
+    if (!ok || batch.empty()) return;
+    if (more_to_scan) {
+      // Later, by whoever is free once the walk is done; without holding fds meanwhile.
+      push(FileTask{nullptr, rel, std::move(batch)});
+    } else {
+      // The walk is done: handing this batch to another worker would cost
+      // more in locking than it saves.
+      FileTask task{std::move(dir), rel, std::move(batch)};
+      files(task);
+    }
+  }
+
+  // The fds of directory `rel` for a batch whose scan did not keep them.
+  std::shared_ptr<DirPair> reopen(const std::string& rel) {
+    auto dir = std::make_shared<DirPair>();
+    dir->rel = rel;
+    std::error_code ec;
+    dir->src = sys::open_dir(root.get(), rel.empty() ? "." : rel.c_str(), ec);
+    if (!dir->src) return fail(rel, "open", ec), nullptr;
+    if (opts.dry_run) return dir;
+    dir->dst = sys::open_dir(dest.get(), rel.empty() ? "." : rel.c_str(), ec);
+    if (!dir->dst) {
+      if (opts.hooks && (ec.value() == ENOENT || ec.value() == ENOTDIR)) return nullptr;  // the view moved it
+      return fail(rel, "open in workspace", ec), nullptr;
+    }
+    return dir;
   }
 
   // Reads directory `rel`, making its subdirectories and queueing them; full
@@ -204,7 +235,7 @@ struct Seeder::Impl {
         std::string_view name(d->d_name);
         if (name == "." || name == "..") continue;
         if (!entry(*dir, d->d_name, d->d_type, batch)) return false;
-        if (batch.size() >= opts.batch_size) push(FileTask{dir, std::exchange(batch, {})});
+        if (batch.size() >= opts.batch_size) push(FileTask{dir, rel, std::exchange(batch, {})});
       }
     }
     return true;
@@ -269,8 +300,15 @@ struct Seeder::Impl {
     return true;
   }
 
-  void files(const FileTask& task) {
+  void files(FileTask& task) {
     Timed timed(n.file_ns);
+    if (!task.dir && !(task.dir = reopen(task.rel))) {
+      if (!stop) {  // left to the view: it removed or replaced the directory
+        n.left_to_view.fetch_add(task.files.size(), std::memory_order_relaxed);
+        n.files_done.fetch_add(task.files.size(), std::memory_order_relaxed);
+      }
+      return;
+    }
     const DirPair& dir = *task.dir;
     for (const FileEntry& f : task.files) {
       if (stop) return;

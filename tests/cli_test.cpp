@@ -1,0 +1,392 @@
+// The seedfs binary as users run it: exit codes and messages for bad input
+// (nothing changed, nothing mounted), --json, and the daemon's life: mount,
+// status moving forward, wait, unmount and resume, and kill -9 at several
+// points followed by a new `seedfs mount` that converges.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <toml++/toml.h>
+
+#include "fs/mount.hpp"
+#include "seeding/seeder.hpp"
+#include "tests/fuse_util.hpp"
+#include "tests/test_util.hpp"
+
+namespace seedfs {
+namespace {
+
+using test::Snapshot;
+using test::TempDir;
+using test::write_file;
+namespace stdfs = std::filesystem;
+using namespace std::chrono_literals;
+
+struct Result {
+  int rc = -1;
+  std::string out, err;
+};
+
+// Runs the seedfs binary with `args`, capturing its output.
+Result run(const std::vector<std::string>& args, const std::string& stdin_text = "") {
+  TempDir io("seedfs-cli-io");
+  auto out = io / "out", err = io / "err";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int n = ::open("/dev/null", O_RDONLY);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    ::dup2(n, 0);
+    std::vector<char*> argv;
+    std::string bin = SEEDFS_BIN;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    ::_exit(127);
+  }
+  (void)stdin_text;
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  Result r;
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = test::read_file(out);
+  r.err = test::read_file(err);
+  return r;
+}
+
+std::string show(const Result& r) { return "rc=" + std::to_string(r.rc) + "\nstdout:\n" + r.out + "stderr:\n" + r.err; }
+
+bool valid_json(const std::string& text) {
+  TempDir io("seedfs-json");
+  write_file(io / "j", text);
+  std::string cmd = "python3 -c 'import json,sys; json.load(open(sys.argv[1]))' " + (io / "j").string();
+  return std::system(cmd.c_str()) == 0;
+}
+
+// A root project with a cargo-like target/ of `n` crates, and an empty workspace.
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("XDG_RUNTIME_DIR", (tmp / "run").c_str(), 1);
+    ::setenv("XDG_STATE_HOME", (tmp / "state").c_str(), 1);
+    ::setenv("XDG_CONFIG_HOME", (tmp / "config").c_str(), 1);
+    stdfs::create_directories(tmp / "run");
+    root = tmp / "main";
+    ws = tmp / "ws";
+    stdfs::create_directories(ws);
+  }
+  void TearDown() override {
+    // Never leave a mount behind, whatever failed.
+    for (auto p : {ws / "target", tmp / "ws2/target"})
+      if (fs::mount_at(p.string())) ::umount2(p.c_str(), MNT_DETACH);
+    if (!root_before.empty()) {
+      EXPECT_EQ(test::diff(root_before, test::snapshot(root / "target")), "") << "the root changed";
+    }
+  }
+
+  void make_root(int crates) {
+    auto t = root / "target";
+    for (int i = 0; i < crates; ++i) {
+      std::string c = "c" + std::to_string(i);
+      write_file(t / "debug/deps" / ("lib" + c + "-1.rlib"), "rlib " + c, 0644, 1600000000 + i);
+      write_file(t / "debug/deps" / ("lib" + c + "-1.rmeta"), "rmeta " + c, 0644, 1600000000 + i);
+      write_file(t / "debug/deps" / (c + "-1.d"), "d", 0644, 1600000000);
+      write_file(t / "debug/.fingerprint" / (c + "-1") / ("lib-" + c), "fp " + c, 0644, 1600000000 + i);
+    }
+    write_file(t / "debug/.cargo-lock", "", 0644);
+    root_before = test::snapshot(t);
+  }
+
+  // The target/ a plain seed of the root gives: what the view must converge to.
+  Snapshot seeded_reference() {
+    auto ref = tmp / "reference";
+    stdfs::create_directories(ref / "p");
+    Result r = run({"seed", root.string(), (ref / "p").string()});
+    EXPECT_EQ(r.rc, 0) << show(r);
+    return test::snapshot(ref / "p/target");
+  }
+
+  toml::table status_of(const stdfs::path& w) {
+    Result r = run({"status", w.string(), "--json"});
+    EXPECT_EQ(r.rc, 0) << show(r);
+    EXPECT_TRUE(valid_json(r.out)) << r.out;
+    return parse_json_subset(r.out);
+  }
+
+  // The few fields the tests read, from seedfs's own JSON (flat numbers and strings).
+  static toml::table parse_json_subset(const std::string& json) {
+    toml::table t;
+    for (const char* key : {"files_done", "files_total", "pid", "copy_ups", "deletions"}) {
+      auto at = json.find(std::string("\"") + key + "\" : ");
+      if (at != std::string::npos) t.insert(key, std::stoll(json.substr(at + std::strlen(key) + 5)));
+    }
+    auto at = json.find("\"phase\" : \"");
+    if (at != std::string::npos) {
+      auto start = at + 11;
+      t.insert("phase", json.substr(start, json.find('"', start) - start));
+    }
+    return t;
+  }
+
+  TempDir tmp{"seedfs-cli"};
+  stdfs::path root, ws;
+  Snapshot root_before;
+};
+
+// ---- bad input: one message naming the path, an exit code, nothing changed ----
+
+TEST_F(Cli, SeedRefusesMissingDirs) {
+  make_root(2);
+  Result r = run({"seed", (tmp / "nope").string(), ws.string()});
+  EXPECT_EQ(r.rc, 3) << show(r);
+  EXPECT_NE(r.err.find((tmp / "nope").string()), std::string::npos) << r.err;
+  r = run({"seed", root.string(), (tmp / "nope").string()});
+  EXPECT_EQ(r.rc, 3) << show(r);
+  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+  write_file(tmp / "file", "x");
+  r = run({"seed", root.string(), (tmp / "file").string()});
+  EXPECT_EQ(r.rc, 3) << show(r);
+  EXPECT_NE(r.err.find("not a directory"), std::string::npos) << r.err;
+  EXPECT_TRUE(stdfs::is_empty(ws));
+}
+
+TEST_F(Cli, SeedRefusesSameOrNested) {
+  make_root(2);
+  Result r = run({"seed", root.string(), root.string()});
+  EXPECT_EQ(r.rc, 3) << show(r);
+  EXPECT_NE(r.err.find("same"), std::string::npos) << r.err;
+  // A workspace inside the root's target/: its target/ would be inside the root's.
+  stdfs::create_directories(root / "target/inner");
+  r = run({"seed", root.string(), (root / "target/inner").string()});
+  EXPECT_EQ(r.rc, 3) << show(r);
+  EXPECT_NE(r.err.find("inside"), std::string::npos) << r.err;
+  stdfs::remove(root / "target/inner");
+}
+
+TEST_F(Cli, SeedRefusesARootWithoutArtifacts) {
+  stdfs::create_directories(root);
+  Result r = run({"seed", root.string(), ws.string()});
+  EXPECT_EQ(r.rc, 3) << show(r);
+  EXPECT_NE(r.err.find("nothing to seed"), std::string::npos) << r.err;
+  r = run({"seed", root.string(), ws.string(), "--artifact", "gradle"});
+  EXPECT_EQ(r.rc, 2) << show(r);
+}
+
+TEST_F(Cli, InvalidConfigIsExitTwoWithFileLineAndKey) {
+  make_root(2);
+  write_file(ws / ".seedfs.toml", "workers = 2\n[artifacts.cargo]\nskip = [\"**x\"]\n");
+  Result r = run({"seed", root.string(), ws.string()});
+  EXPECT_EQ(r.rc, 2) << show(r);
+  EXPECT_NE(r.err.find(".seedfs.toml:3:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("artifacts.cargo.skip[0]"), std::string::npos) << r.err;
+  EXPECT_FALSE(stdfs::exists(ws / "target"));
+  r = run({"config", "--root", root.string(), "--ws", ws.string()});
+  EXPECT_EQ(r.rc, 2) << show(r);
+}
+
+TEST_F(Cli, ConfigShowsWhereEachKeyCameFrom) {
+  make_root(1);
+  write_file(root / ".seedfs.toml", "workers = 3\n");
+  Result r = run({"config", "--root", root.string(), "--ws", ws.string()});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  EXPECT_NE(r.out.find("workers = 3  # " + (root / ".seedfs.toml").string()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("progress_interval = 5.0  # built-in default"), std::string::npos) << r.out;
+  r = run({"config", "--root", root.string(), "--ws", ws.string(), "--json"});
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_TRUE(valid_json(r.out)) << r.out;
+}
+
+TEST_F(Cli, SeedRefusesWhileTheRootIsBeingBuilt) {
+  make_root(2);
+  int fd = ::open((root / "target/debug/.cargo-lock").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  Result r = run({"seed", root.string(), ws.string()});
+  EXPECT_EQ(r.rc, 4) << show(r);
+  EXPECT_NE(r.err.find(".cargo-lock"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+  EXPECT_FALSE(stdfs::exists(ws / "target"));
+  r = run({"seed", root.string(), ws.string(), "--force"});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  ::close(fd);
+}
+
+TEST_F(Cli, SeedJsonAndDryRun) {
+  make_root(3);
+  Result r = run({"seed", root.string(), ws.string(), "--dry-run", "--json"});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  EXPECT_TRUE(valid_json(r.out)) << r.out;
+  EXPECT_FALSE(stdfs::exists(ws / "target"));
+  r = run({"seed", root.string(), ws.string(), "--json"});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  EXPECT_TRUE(valid_json(r.out)) << r.out;
+  EXPECT_NE(r.out.find("\"linked\" : 6"), std::string::npos) << r.out;
+}
+
+// ---- mount ----
+
+TEST_F(Cli, MountRefusesBadInputAndMountsNothing) {
+  SEEDFS_REQUIRE_FUSE_OR_SKIP();
+  make_root(2);
+  Result r = run({"mount", (tmp / "nope").string(), ws.string()});
+  EXPECT_EQ(r.rc, 3) << show(r);
+  r = run({"mount", root.string(), root.string()});
+  EXPECT_EQ(r.rc, 3) << show(r);
+  int fd = ::open((root / "target/debug/.cargo-lock").c_str(), O_RDWR);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  r = run({"mount", root.string(), ws.string()});
+  EXPECT_EQ(r.rc, 4) << show(r);
+  ::close(fd);
+  EXPECT_FALSE(fs::mount_at((ws / "target").string()));
+  EXPECT_FALSE(stdfs::exists(ws / "target"));
+}
+
+TEST_F(Cli, MountWithoutDevFuseSaysHowToFixIt) {
+  SEEDFS_REQUIRE_FUSE_OR_SKIP();
+  if (::geteuid() != 0) GTEST_SKIP() << "needs a private mount namespace (root)";
+  make_root(1);
+  // In a mount namespace of its own, /dev is an empty tmpfs: no /dev/fuse.
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::mount("none", "/dev", "tmpfs", 0, nullptr) != 0)
+      ::_exit(100);
+    Result r = run({"mount", root.string(), ws.string()});
+    std::ofstream(tmp / "nofuse.txt") << r.err;
+    ::_exit(r.rc);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_NE(WEXITSTATUS(status), 100) << "could not make a private /dev";
+  EXPECT_EQ(WEXITSTATUS(status), 5);
+  EXPECT_NE(test::read_file(tmp / "nofuse.txt").find("/dev/fuse"), std::string::npos);
+}
+
+TEST_F(Cli, MountStatusWaitAndAlreadyMounted) {
+  SEEDFS_REQUIRE_FUSE_OR_SKIP();
+  make_root(60);
+  Snapshot expected = seeded_reference();
+  Result r = run({"mount", root.string(), ws.string(), "--throttle-us", "20000", "--json"});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  EXPECT_TRUE(valid_json(r.out)) << r.out;
+  ASSERT_TRUE(fs::mount_at((ws / "target").string()));
+  // Mounting again from the same root: fine, and says how to follow it.
+  r = run({"mount", root.string(), ws.string()});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  EXPECT_NE(r.out.find("already mounted"), std::string::npos) << r.out;
+  // From another root: refused.
+  auto other = tmp / "other";
+  write_file(other / "target/debug/x.rlib", "x");
+  r = run({"mount", other.string(), ws.string()});
+  EXPECT_EQ(r.rc, 3) << show(r);
+  // status moves forward.
+  auto s1 = status_of(ws);
+  std::this_thread::sleep_for(300ms);
+  auto s2 = status_of(ws);
+  EXPECT_GT(s2["files_done"].value_or(0), s1["files_done"].value_or(0));
+  r = run({"status"});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  EXPECT_NE(r.out.find(ws.string()), std::string::npos) << r.out;
+  r = run({"wait", ws.string()});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  EXPECT_NE(r.out.find("done"), std::string::npos) << r.out;
+  for (int i = 0; i < 100 && fs::mount_at((ws / "target").string()); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(fs::mount_at((ws / "target").string()));
+  EXPECT_EQ(test::diff(expected, test::snapshot(ws / "target")), "");
+  // After the daemon is gone: wait still answers from its last status; status says not mounted.
+  r = run({"wait", ws.string()});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  r = run({"status", ws.string()});
+  EXPECT_EQ(r.rc, 6) << show(r);
+}
+
+TEST_F(Cli, UnmountEarlyThenMountResumes) {
+  SEEDFS_REQUIRE_FUSE_OR_SKIP();
+  make_root(60);
+  Snapshot expected = seeded_reference();
+  Result r = run({"mount", root.string(), ws.string(), "--throttle-us", "20000"});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  stdfs::remove(ws / "target/debug/deps/libc7-1.rlib");
+  expected.erase("debug/deps/libc7-1.rlib");
+  write_file(ws / "target/debug/mine", "mine");
+  expected["debug/mine"] = test::snapshot(ws / "target")["debug/mine"];
+  r = run({"unmount", ws.string()});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  EXPECT_FALSE(fs::mount_at((ws / "target").string()));
+  r = run({"unmount", ws.string()});
+  EXPECT_EQ(r.rc, 6) << show(r);
+  r = run({"mount", root.string(), ws.string()});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  r = run({"wait", ws.string()});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  for (int i = 0; i < 100 && fs::mount_at((ws / "target").string()); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(test::diff(expected, test::snapshot(ws / "target")), "");
+}
+
+// kill -9 of the daemon at several points; the next `seedfs mount` clears the
+// dead mount and converges to the tree an uninterrupted run gives.
+class CliKill : public Cli, public ::testing::WithParamInterface<int> {};
+
+TEST_P(CliKill, KilledDaemonIsClearedAndResumed) {
+  SEEDFS_REQUIRE_FUSE_OR_SKIP();
+  make_root(80);
+  Snapshot expected = seeded_reference();
+  // 240 files at 20 ms each on 2 workers: a few seconds to act in.
+  Result r = run({"mount", root.string(), ws.string(), "--throttle-us", "20000", "--json"});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  auto pid = static_cast<pid_t>(parse_json_subset(r.out)["pid"].value_or(int64_t{0}));
+  ASSERT_GT(pid, 0) << r.out;
+  int point = GetParam();
+  if (point >= 1) {  // during the links
+    for (int i = 0; i < 200 && status_of(ws)["files_done"].value_or(0) < 40; ++i) std::this_thread::sleep_for(20ms);
+  }
+  if (point == 2) {  // after changes through the view: a copy-up, deletions, new files
+    write_file(ws / "target/debug/.fingerprint/c3-1/lib-c3", "rebuilt");
+    expected["debug/.fingerprint/c3-1/lib-c3"] = test::snapshot(ws / "target")["debug/.fingerprint/c3-1/lib-c3"];
+    {
+      std::ofstream out(ws / "target/debug/deps/libc1-1.rlib", std::ios::app);
+      out << "+";
+    }
+    expected["debug/deps/libc1-1.rlib"] = test::snapshot(ws / "target")["debug/deps/libc1-1.rlib"];
+    stdfs::remove(ws / "target/debug/deps/libc70-1.rmeta");
+    expected.erase("debug/deps/libc70-1.rmeta");
+    stdfs::remove_all(ws / "target/debug/.fingerprint/c71-1");
+    for (auto it = expected.begin(); it != expected.end();)
+      it = it->first.rfind("debug/.fingerprint/c71-1", 0) == 0 ? expected.erase(it) : std::next(it);
+  }
+  ASSERT_EQ(status_of(ws)["phase"].value_or(std::string()), point == 0 ? "scanning" : "materializing")
+      << "the kill must come while materializing";
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(fs::is_dead_mount((ws / "target").string())) << "a killed daemon leaves a dead mount";
+  r = run({"status", ws.string()});
+  EXPECT_EQ(r.rc, 6) << show(r);
+  r = run({"mount", root.string(), ws.string()});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  EXPECT_NE(r.err.find("dead mount"), std::string::npos) << r.err;
+  r = run({"wait", ws.string()});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  for (int i = 0; i < 100 && fs::mount_at((ws / "target").string()); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(test::diff(expected, test::snapshot(ws / "target")), "");
+}
+
+std::string kill_point_name(const ::testing::TestParamInfo<int>& info) {
+  const char* names[] = {"RightAfterMount", "DuringLinks", "AfterCopyUpsAndDeletions"};
+  return names[info.param];
+}
+INSTANTIATE_TEST_SUITE_P(AtSeveralPoints, CliKill, ::testing::Values(0, 1, 2), kill_point_name);
+
+}  // namespace
+}  // namespace seedfs
