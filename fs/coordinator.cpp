@@ -4,6 +4,8 @@
 
 #include <functional>
 
+#include <spdlog/spdlog.h>
+
 #include "seeding/materialize.hpp"
 
 namespace seedfs::fs {
@@ -119,8 +121,14 @@ std::error_code Coordinator::copy_up(const std::string& rel, const struct stat& 
   Done done;
   ec = seeding::copy_file(src.get(), st, dir.get(), name_of(rel).c_str(),
                           seeding::CopyMode::replace, done, !empty);
-  if (!ec) ++copy_ups_;
-  return ec;
+  if (ec) {
+    spdlog::error("copy-up of {} failed: {} (the root and the previous content are untouched)", rel,
+                  ec.message());
+    return ec;
+  }
+  ++copy_ups_;
+  spdlog::info("copy-up {}{}: it shared its inode with the root", rel, empty ? " (truncated)" : "");
+  return {};
 }
 
 std::error_code Coordinator::make_private(const std::string& rel, bool empty) {
