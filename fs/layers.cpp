@@ -28,6 +28,12 @@ bool Layers::lower_visible(std::string_view rel, bool is_dir) const {
   return !journal_.hides(rel);
 }
 
+bool Layers::child_visible(std::string_view rel, bool is_dir) const {
+  const auto& skip = artifact_.skip_rules;
+  if (!skip.empty() && (is_dir ? skip.prunes_dir(rel) : skip.matches(rel, false))) return false;
+  return !journal_.hides(rel);
+}
+
 Found Layers::find_upper(const std::string& rel) const {
   Found f;
   if (sys::lstat_at(upper_.get(), at(rel), f.st) == std::error_code{}) f.layer = Layer::upper;
@@ -36,8 +42,10 @@ Found Layers::find_upper(const std::string& rel) const {
 
 Found Layers::find_lower(const std::string& rel) const {
   Found f;
+  // FIFOs, sockets and devices are never seeded: the view must not show them
+  // either, or it would differ from the plain directory it turns into.
   if (sys::lstat_at(lower_.get(), at(rel), f.st) == std::error_code{} &&
-      lower_visible(rel, S_ISDIR(f.st.st_mode)))
+      seeded_type(f.st.st_mode) && lower_visible(rel, S_ISDIR(f.st.st_mode)))
     f.layer = Layer::lower;
   return f;
 }

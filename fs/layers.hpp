@@ -39,6 +39,11 @@ class Layers {
   // May the root's entry at `rel` show in the view? Not when a skip rule
   // matches it or prunes one of its ancestors, nor when it was deleted through the view.
   bool lower_visible(std::string_view rel, bool is_dir) const;
+  // The same for an entry of a directory already known visible: only the
+  // entry's own name is checked against the skip rules.
+  bool child_visible(std::string_view rel, bool is_dir) const;
+  // Only what seeding materializes shows: files, directories, symlinks.
+  static bool seeded_type(mode_t mode) { return S_ISREG(mode) || S_ISDIR(mode) || S_ISLNK(mode); }
 
   // Upper first, then the visible lower. `parent_in_lower` false skips the
   // lower: the parent is not a directory there (absent, hidden, or a symlink,

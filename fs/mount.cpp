@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -81,6 +82,7 @@ std::error_code Session::mount(const std::string& mountpoint, const fuse_lowleve
   // user_allow_other in /etc/fuse.conf for that, and do not need it.
   if (is_root()) opts += ",allow_other";
   std::vector<std::string> args = {"seedfs", "-o", opts};
+  if (const char* dbg = std::getenv("SEEDFS_FUSE_DEBUG"); dbg && *dbg == '1') args.push_back("-d");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
@@ -101,7 +103,8 @@ void Session::serve(unsigned max_threads) {
     fuse_loop_config* cfg = fuse_loop_cfg_create();
     fuse_loop_cfg_set_clone_fd(cfg, 1);  // one /dev/fuse fd per thread
     fuse_loop_cfg_set_max_threads(cfg, max_threads);
-    fuse_loop_cfg_set_idle_threads(cfg, 4);
+    // Keep threads around: starting one per burst of requests costs more than it idles.
+    fuse_loop_cfg_set_idle_threads(cfg, 16);
     fuse_session_loop_mt(se_, cfg);
     fuse_loop_cfg_destroy(cfg);
     std::lock_guard lock(mu_);

@@ -13,6 +13,22 @@
 #include <vector>
 
 namespace seedfs::fs {
+
+struct DirEntry {
+  std::string name;
+  ino_t ino;
+  unsigned char type;
+};
+
+// The listing of a directory, held between the READDIRs of one pass.
+struct Listing {
+  std::mutex mu;
+  NodeTable::Where where;         // the directory's path, lower_dir: the root has it too
+  ino_t ino = 0;
+  std::vector<DirEntry> entries;
+  sys::UniqueFd upper, lower;     // the directory in each layer (if there)
+};
+
 namespace {
 
 using Where = NodeTable::Where;
@@ -22,18 +38,8 @@ struct FileHandle {
   bool writable;  // opened for writing: then it is the workspace's own copy
 };
 
-struct DirEntry {
-  std::string name;
-  ino_t ino;
-  unsigned char type;
-};
-struct DirHandle {
-  std::vector<DirEntry> entries;  // the merged listing, taken at opendir
-};
-
 Overlay& self(fuse_req_t req) { return *static_cast<Overlay*>(fuse_req_userdata(req)); }
 FileHandle& file(fuse_file_info* fi) { return *reinterpret_cast<FileHandle*>(fi->fh); }
-DirHandle& dir(fuse_file_info* fi) { return *reinterpret_cast<DirHandle*>(fi->fh); }
 
 void reply_err(fuse_req_t req, int err) { fuse_reply_err(req, err); }
 void reply_err(fuse_req_t req, std::error_code ec) { fuse_reply_err(req, ec.value() ? ec.value() : EIO); }
@@ -111,7 +117,8 @@ std::error_code view_empty(Overlay& o, const Where& w, bool lower_dir, bool& emp
   if (entries.empty() && lower_dir) {
     if (sys::UniqueFd low = sys::open_dir(o.layers.lower(), at(w.rel), ec)) {
       ec = list_dir(low.get(), entries, seen, [&](std::string_view name, unsigned char type) {
-        return o.layers.lower_visible(join(w.rel, name), type == DT_DIR);
+        return (type == DT_REG || type == DT_DIR || type == DT_LNK) &&
+               o.layers.child_visible(join(w.rel, name), type == DT_DIR);
       });
       if (ec) return ec;
     }
@@ -545,76 +552,139 @@ void op_setlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock
 }
 
 // ---- directories ----
+//
+// The view implements no opendir (FUSE_CAP_NO_OPENDIR_SUPPORT): the kernel
+// then sends neither OPENDIR nor RELEASEDIR and caches listings itself
+// (FOPEN_CACHE_DIR), dropping them on every change through the view — the
+// materializer changes nothing a listing shows. A listing is built here when a
+// READDIR starts at offset 0 and kept until it has been read to the end.
 
-void drop_dir(Overlay& o, fuse_file_info* fi) {
-  {
-    std::lock_guard lock(o.handles_mu);
-    o.dir_handles.erase(&dir(fi));
-  }
-  delete &dir(fi);
-}
-
-void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Overlay& o = self(req);
-  auto w = o.nodes.where(ino);
-  if (!w) return reply_err(req, ENOENT);
-  Found f = o.layers.find(w->rel, w->in_lower);
-  if (!f) return reply_err(req, ENOENT);
-  if (!S_ISDIR(f.st.st_mode)) return reply_err(req, ENOTDIR);
-  auto h = std::make_unique<DirHandle>();
-  h->entries.push_back({".", f.st.st_ino, DT_DIR});
-  h->entries.push_back({"..", 0, DT_DIR});
+// The merged listing of a directory: the workspace dir first (on a name clash
+// it wins), then what the root shows of it.
+std::error_code list(Overlay& o, Listing& l, bool in_upper) {
+  l.entries.push_back({".", l.ino, DT_DIR});
+  l.entries.push_back({"..", 0, DT_DIR});
   std::unordered_set<std::string> seen;
   std::error_code ec;
-  // The workspace dir first: on a name clash it wins.
-  if (f.layer == Layer::upper) {
-    sys::UniqueFd up = sys::open_dir(o.layers.upper(), at(w->rel), ec);
-    if (!up) return reply_err(req, ec);
-    if ((ec = list_dir(up.get(), h->entries, seen, [](auto, auto) { return true; })))
-      return reply_err(req, ec);
+  const std::string& rel = l.where.rel;
+  if (in_upper) {
+    l.upper = sys::open_dir(o.layers.upper(), at(rel), ec);
+    if (!l.upper) return ec;
+    if ((ec = list_dir(l.upper.get(), l.entries, seen, [](auto, auto) { return true; }))) return ec;
   }
-  if (lower_dir_at(o, *w, f)) {
-    sys::UniqueFd low = sys::open_dir(o.layers.lower(), at(w->rel), ec);
-    if (!low) return reply_err(req, ec);
-    ec = list_dir(low.get(), h->entries, seen, [&](std::string_view name, unsigned char type) {
-      return o.layers.lower_visible(join(w->rel, name), type == DT_DIR);
+  if (l.where.lower_dir) {
+    l.lower = sys::open_dir(o.layers.lower(), at(rel), ec);
+    if (!l.lower) return ec;
+    ec = list_dir(l.lower.get(), l.entries, seen, [&](std::string_view name, unsigned char type) {
+      return (type == DT_REG || type == DT_DIR || type == DT_LNK) &&
+             o.layers.child_visible(join(rel, name), type == DT_DIR);
     });
-    if (ec) return reply_err(req, ec);
   }
-  fi->fh = reinterpret_cast<uint64_t>(h.get());
-  fi->cache_readdir = 0;
-  {
-    std::lock_guard lock(o.handles_mu);
-    o.dir_handles.insert(h.release());
-  }
-  ++o.open_handles;
-  if (fuse_reply_open(req, fi) != 0) {
-    drop_dir(o, fi);
-    --o.open_handles;
-  }
+  return ec;
 }
 
-void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
-  const auto& entries = dir(fi).entries;
+// ENOSYS tells the kernel to stop sending OPENDIR and RELEASEDIR for good and
+// to cache listings (FOPEN_CACHE_DIR is its default then).
+void op_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { reply_err(req, ENOSYS); }
+
+// The listing a READDIR at `off` continues, or a new one at offset 0.
+std::shared_ptr<Listing> listing_for(Overlay& o, fuse_ino_t ino, off_t off, std::error_code& ec) {
+  auto w = o.nodes.where(ino);
+  if (!w) return ec = sys::make_error(ENOENT), nullptr;
+  if (off > 0) {
+    std::lock_guard lock(o.listings_mu);
+    auto it = o.listings.find(ino);
+    // Node ids are addresses: a listing left by a forgotten node must not be reused.
+    if (it != o.listings.end() && it->second->where.rel == w->rel) return it->second;
+  }
+  Found f = o.layers.find(w->rel, w->in_lower);
+  if (!f) return ec = sys::make_error(ENOENT), nullptr;
+  if (!S_ISDIR(f.st.st_mode)) return ec = sys::make_error(ENOTDIR), nullptr;
+  auto l = std::make_shared<Listing>();
+  l->where = *w;
+  l->where.lower_dir = lower_dir_at(o, *w, f);
+  l->ino = f.st.st_ino;
+  if ((ec = list(o, *l, f.layer == Layer::upper))) return nullptr;
+  std::lock_guard lock(o.listings_mu);
+  o.listings[ino] = l;
+  return l;
+}
+
+// Once a pass has read everything, its listing goes.
+void listing_done(Overlay& o, fuse_ino_t ino, const std::shared_ptr<Listing>& l) {
+  std::lock_guard lock(o.listings_mu);
+  auto it = o.listings.find(ino);
+  if (it != o.listings.end() && it->second == l) o.listings.erase(it);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  Overlay& o = self(req);
+  std::error_code ec;
+  auto l = listing_for(o, ino, off, ec);
+  if (!l) return reply_err(req, ec);
+  std::lock_guard lock(l->mu);
   std::vector<char> buf(size);
   size_t used = 0;
-  for (size_t i = static_cast<size_t>(off); i < entries.size(); ++i) {
+  for (size_t i = static_cast<size_t>(off); i < l->entries.size(); ++i) {
     struct stat st {};
-    st.st_ino = entries[i].ino;
-    st.st_mode = DTTOIF(entries[i].type);
-    size_t n = fuse_add_direntry(req, buf.data() + used, size - used, entries[i].name.c_str(), &st,
-                                 static_cast<off_t>(i + 1));
+    st.st_ino = l->entries[i].ino;
+    st.st_mode = DTTOIF(l->entries[i].type);
+    size_t n = fuse_add_direntry(req, buf.data() + used, size - used, l->entries[i].name.c_str(),
+                                 &st, static_cast<off_t>(i + 1));
     if (n > size - used) break;
     used += n;
   }
+  if (used == 0) listing_done(o, ino, l);
   fuse_reply_buf(req, buf.data(), used);
 }
 
-void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+// readdir with the attributes and a lookup of every entry: a walk that stats
+// everything (find, cargo) needs no LOOKUP round trip per name.
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   Overlay& o = self(req);
-  drop_dir(o, fi);
-  reply_err(req, 0);
-  release_handle(o);
+  std::error_code ec;
+  auto l = listing_for(o, ino, off, ec);
+  if (!l) return reply_err(req, ec);
+  std::lock_guard lock(l->mu);
+  // The workspace dir may have been created since the listing was taken.
+  if (!l->upper) l->upper = sys::open_dir(o.layers.upper(), at(l->where.rel), ec);
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(off); i < l->entries.size(); ++i) {
+    const DirEntry& d = l->entries[i];
+    fuse_entry_param e{};
+    bool dot = d.name == "." || d.name == "..";
+    if (dot) {  // the kernel takes no reference for these
+      e.attr.st_ino = d.ino;
+      e.attr.st_mode = DTTOIF(d.type);
+    } else {
+      // Resolve again, through the directory's fds: the name may have been
+      // deleted, or materialized (and changed) in the workspace dir meanwhile.
+      Where w{join(l->where.rel, d.name), l->where.lower_dir, false};
+      Found f;
+      if (l->upper && !sys::lstat_at(l->upper.get(), d.name.c_str(), f.st)) {
+        f.layer = Layer::upper;
+      } else if (l->lower && !sys::lstat_at(l->lower.get(), d.name.c_str(), f.st) &&
+                 !o.layers.journal().hides(w.rel)) {
+        f.layer = Layer::lower;
+      } else {
+        continue;
+      }
+      Node* n = o.nodes.lookup(ino, d.name, f.st.st_mode, lower_dir_at(o, w, f));
+      e.ino = NodeTable::id(n);
+      e.attr = f.st;
+      e.attr_timeout = e.entry_timeout = o.timeout;
+    }
+    size_t need = fuse_add_direntry_plus(req, buf.data() + used, size - used, d.name.c_str(), &e,
+                                         static_cast<off_t>(i + 1));
+    if (need > size - used) {
+      if (!dot) o.nodes.forget(e.ino, 1);  // not sent: no reference taken
+      break;
+    }
+    used += need;
+  }
+  if (used == 0) listing_done(o, ino, l);
+  fuse_reply_buf(req, buf.data(), used);
 }
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) { reply_err(req, 0); }
@@ -637,6 +707,11 @@ void op_init(void*, fuse_conn_info* conn) {
   want(FUSE_CAP_SPLICE_WRITE);    // reads are spliced from the backing fd
   want(FUSE_CAP_SPLICE_MOVE);
   want(FUSE_CAP_PARALLEL_DIROPS);
+  // Always READDIRPLUS: in "auto" mode the kernel asks for attributes only in
+  // the first buffer of a listing, and a walk then looks up the rest one by one.
+  want(FUSE_CAP_READDIRPLUS);
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  want(FUSE_CAP_NO_OPENDIR_SUPPORT);  // see "directories" above
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;  // writes go through: mtimes stay the backing file's
 }
 
@@ -670,7 +745,7 @@ const fuse_lowlevel_ops kOps = [] {
   ops.setlk = op_setlk;
   ops.opendir = op_opendir;
   ops.readdir = op_readdir;
-  ops.releasedir = op_releasedir;
+  ops.readdirplus = op_readdirplus;
   ops.fsyncdir = op_fsyncdir;
   ops.statfs = op_statfs;
   return ops;
@@ -683,10 +758,10 @@ const fuse_lowlevel_ops& Overlay::operations() { return kOps; }
 void Overlay::close_orphaned_handles() {
   std::lock_guard lock(handles_mu);
   for (void* h : file_handles) delete static_cast<FileHandle*>(h);
-  for (void* h : dir_handles) delete static_cast<DirHandle*>(h);
   file_handles.clear();
-  dir_handles.clear();
   open_handles = 0;
+  std::lock_guard lock2(listings_mu);
+  listings.clear();
 }
 
 }  // namespace seedfs::fs

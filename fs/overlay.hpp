@@ -9,6 +9,8 @@
 #include <atomic>
 #include <functional>
 #include <mutex>
+#include <memory>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "fs/coordinator.hpp"
@@ -16,6 +18,8 @@
 #include "fs/nodes.hpp"
 
 namespace seedfs::fs {
+
+struct Listing;  // a directory listing being read (overlay.cpp)
 
 struct Overlay {
   Overlay(Layers& l, Coordinator& c) : layers(l), coord(c) {}
@@ -29,7 +33,7 @@ struct Overlay {
   // Every change to the view passes through the view, so the kernel may cache
   // names and attributes for long (see README: what would break this).
   double timeout = 3600;
-  std::atomic<int> open_handles{0};  // files and directories; the mount waits for 0
+  std::atomic<int> open_handles{0};  // open files; the mount waits for 0
   std::function<void()> on_idle;     // called when open_handles drops to 0
 
   // Closes the handles whose RELEASE never came: when the last user of a lazily
@@ -40,7 +44,10 @@ struct Overlay {
 
   // The handles the kernel has open (see close_orphaned_handles).
   std::mutex handles_mu;
-  std::unordered_set<void*> file_handles, dir_handles;
+  std::unordered_set<void*> file_handles;
+  // Directory listings being read, by node (see overlay.cpp, "directories").
+  std::mutex listings_mu;
+  std::unordered_map<fuse_ino_t, std::shared_ptr<Listing>> listings;
 };
 
 }  // namespace seedfs::fs
