@@ -4,6 +4,7 @@
 #include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -166,8 +167,10 @@ std::optional<MountEntry> mount_at(const std::string& path) {
 }
 
 bool is_dead_mount(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) != 0 && errno == ENOTCONN;
+  // statfs always reaches the daemon; stat may be answered from the kernel's
+  // attribute cache even after the connection is gone.
+  struct statfs st {};
+  return ::statfs(path.c_str(), &st) != 0 && errno == ENOTCONN;
 }
 
 std::error_code detach_mount(const std::string& path) {
