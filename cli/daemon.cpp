@@ -25,6 +25,14 @@ using fs::Phase;
 
 // Settled: nothing more will happen without the user (done, failed, or
 // detached lazily and only serving files still open).
+// The daemon runs with umask 0 (see run_daemon): its own files get explicit modes.
+void write_private(const std::filesystem::path& p, const std::string& text) {
+  std::error_code ec;
+  sys::UniqueFd fd = sys::open_at(AT_FDCWD, p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600, ec);
+  if (!fd) return spdlog::warn("cannot write {}: {}", p.string(), ec.message());
+  [[maybe_unused]] auto n = ::write(fd.get(), text.data(), text.size());
+}
+
 bool settled(const fs::MountStatus& s) {
   return s.phase == Phase::done || s.phase == Phase::failed || s.phase == Phase::stopped ||
          (s.phase == Phase::draining && s.lazy);
@@ -93,8 +101,9 @@ class Daemon {
     control_.stop();
     // The last word, for `seedfs wait` and `status` asked after the daemon is gone.
     {
-      std::ofstream out(plan_.state.last_status);
+      std::ostringstream out;
       out << toml::toml_formatter{status()} << "\n";
+      write_private(plan_.state.last_status, out.str());
     }
     ::unlink(plan_.state.pid_file.c_str());
     spdlog::info("daemon exits ({})", rc == kOk ? "all done" : "not complete");
@@ -174,8 +183,8 @@ class Daemon {
   }
 
   void write_pid_file() {
-    std::ofstream out(plan_.state.pid_file);
-    out << ::getpid() << "\n" << plan_.projects.ws.string() << "\n" << plan_.projects.root.string() << "\n";
+    write_private(plan_.state.pid_file, std::to_string(::getpid()) + "\n" + plan_.projects.ws.string() +
+                                           "\n" + plan_.projects.root.string() + "\n");
   }
 
   const DaemonPlan& plan_;

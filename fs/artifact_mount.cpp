@@ -28,8 +28,6 @@ ArtifactMount::~ArtifactMount() {
 
 std::error_code ArtifactMount::mount(std::string& why) {
   std::error_code ec;
-  journal_ = Journal::open(s_.journal_file, ec);
-  if (!journal_) return why = "cannot open the journal " + s_.journal_file.string(), ec;
   sys::UniqueFd lower = sys::open_dir(AT_FDCWD, s_.root_dir.c_str(), ec);
   if (!lower) return why = "cannot open " + s_.root_dir.string(), ec;
   struct stat st {};
@@ -40,6 +38,8 @@ std::error_code ArtifactMount::mount(std::string& why) {
   // reachable only through this fd.
   sys::UniqueFd upper = sys::open_dir(AT_FDCWD, s_.ws_dir.c_str(), ec);
   if (!upper) return why = "cannot open " + s_.ws_dir.string(), ec;
+  journal_ = Journal::open(s_.journal_file, upper.get(), ec);
+  if (!journal_) return why = "cannot open the journal " + s_.journal_file.string(), ec;
 
   layers_ = std::make_unique<Layers>(std::move(lower), std::move(upper), s_.artifact, *journal_);
   coord_ = std::make_unique<Coordinator>(*layers_);
@@ -117,8 +117,6 @@ void ArtifactMount::unmount_and_drain(Phase final_phase) {
   while (!session_->wait_for(std::chrono::milliseconds(500))) {
   }
   overlay_->close_orphaned_handles();
-  // Complete: the workspace dir now holds the view; the journal is not needed.
-  if (final_phase == Phase::done) journal_->discard();
   spdlog::info("{} {}: {}", final_phase == Phase::done ? "done" : "stopped", s_.artifact.name,
                s_.ws_dir.string());
   std::lock_guard lock(mu_);

@@ -3,6 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -40,14 +44,32 @@ std::string decode(std::string_view s) {
 
 }  // namespace
 
-std::unique_ptr<Journal> Journal::open(const std::filesystem::path& file, std::error_code& ec) {
+std::unique_ptr<Journal> Journal::open(const std::filesystem::path& file, int upper_fd,
+                                       std::error_code& ec) {
   std::unique_ptr<Journal> j(new Journal);
   j->file_ = file;
   std::filesystem::create_directories(file.parent_path(), ec);
   if (ec) return nullptr;
+  // The workspace dir's identity: device, inode and (where the filesystem
+  // keeps it) birth time, since a new dir may get the inode number of the old.
+  struct statx sx {};
+  if (::statx(upper_fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &sx) != 0)
+    return ec = sys::last_error(), nullptr;
+  long long btime = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_sec * 1000000000ll + sx.stx_btime.tv_nsec : 0;
+  char header[96];
+  std::snprintf(header, sizeof header, "U %u:%u %llu %lld\n", sx.stx_dev_major, sx.stx_dev_minor,
+                static_cast<unsigned long long>(sx.stx_ino), btime);
   {
     std::ifstream in(file, std::ios::binary);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.compare(0, std::strlen(header), header) != 0) {
+      // Another workspace dir (or none yet): start over.
+      text.clear();
+      j->fd_ = sys::open_at(AT_FDCWD, file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600, ec);
+      if (!j->fd_) return nullptr;
+      if (::write(j->fd_.get(), header, std::strlen(header)) < 0) return ec = sys::last_error(), nullptr;
+      return j;
+    }
     // A record is written before its deletion is carried out; one cut short by
     // a crash (no newline) was never acted on, so it is ignored.
     size_t start = 0;
@@ -89,10 +111,5 @@ size_t Journal::size() const {
   return paths_.size();
 }
 
-void Journal::discard() {
-  std::unique_lock lock(mu_);
-  std::error_code ec;
-  std::filesystem::remove(file_, ec);
-}
 
 }  // namespace seedfs::fs

@@ -73,7 +73,12 @@ Session::~Session() {
     // unmount that waits for the last user. Do not leave it running detached.
     loop_.join();
   }
-  if (se_) fuse_session_destroy(se_);
+  if (se_) {
+    // The connection is gone by now: this only closes the fd and frees the
+    // mount point libfuse kept (its unmount returns early on a dead fd).
+    if (ended_) fuse_session_unmount(se_);
+    fuse_session_destroy(se_);
+  }
 }
 
 std::error_code Session::mount(const std::string& mountpoint, const fuse_lowlevel_ops& ops,
@@ -88,6 +93,7 @@ std::error_code Session::mount(const std::string& mountpoint, const fuse_lowleve
   for (auto& a : args) argv.push_back(a.data());
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   se_ = fuse_session_new(&fargs, &ops, sizeof ops, userdata);
+  fuse_opt_free_args(&fargs);
   if (!se_) return std::make_error_code(std::errc::invalid_argument);
   if (fuse_session_mount(se_, mountpoint.c_str()) != 0) {
     fuse_session_destroy(se_);

@@ -278,10 +278,19 @@ TEST_F(Cli, MountStatusWaitAndAlreadyMounted) {
   SEEDFS_REQUIRE_FUSE_OR_SKIP();
   make_root(60);
   Snapshot expected = seeded_reference();
-  Result r = run({"mount", root.string(), ws.string(), "--throttle-us", "20000", "--json"});
+  // 180 files at 50 ms on 2 workers: several seconds, even for a slow sanitizer build.
+  Result r = run({"mount", root.string(), ws.string(), "--throttle-us", "50000", "--json"});
   ASSERT_EQ(r.rc, 0) << show(r);
   EXPECT_TRUE(valid_json(r.out)) << r.out;
   ASSERT_TRUE(fs::mount_at((ws / "target").string()));
+  r = run({"status"});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  EXPECT_NE(r.out.find(ws.string()), std::string::npos) << r.out;
+  // status moves forward.
+  auto s1 = status_of(ws);
+  std::this_thread::sleep_for(300ms);
+  auto s2 = status_of(ws);
+  EXPECT_GT(s2["files_done"].value_or(0), s1["files_done"].value_or(0));
   // Mounting again from the same root: fine, and says how to follow it.
   r = run({"mount", root.string(), ws.string()});
   EXPECT_EQ(r.rc, 0) << show(r);
@@ -291,14 +300,7 @@ TEST_F(Cli, MountStatusWaitAndAlreadyMounted) {
   write_file(other / "target/debug/x.rlib", "x");
   r = run({"mount", other.string(), ws.string()});
   EXPECT_EQ(r.rc, 3) << show(r);
-  // status moves forward.
-  auto s1 = status_of(ws);
-  std::this_thread::sleep_for(300ms);
-  auto s2 = status_of(ws);
-  EXPECT_GT(s2["files_done"].value_or(0), s1["files_done"].value_or(0));
-  r = run({"status"});
-  EXPECT_EQ(r.rc, 0) << show(r);
-  EXPECT_NE(r.out.find(ws.string()), std::string::npos) << r.out;
+  ASSERT_EQ(status_of(ws)["phase"].value_or(std::string()), "materializing") << "checks must run while mounted";
   r = run({"wait", ws.string()});
   EXPECT_EQ(r.rc, 0) << show(r);
   EXPECT_NE(r.out.find("done"), std::string::npos) << r.out;
@@ -366,8 +368,9 @@ TEST_P(CliKill, KilledDaemonIsClearedAndResumed) {
     for (auto it = expected.begin(); it != expected.end();)
       it = it->first.rfind("debug/.fingerprint/c71-1", 0) == 0 ? expected.erase(it) : std::next(it);
   }
-  ASSERT_EQ(status_of(ws)["phase"].value_or(std::string()), point == 0 ? "scanning" : "materializing")
-      << "the kill must come while materializing";
+  std::string phase = status_of(ws)["phase"].value_or(std::string());
+  ASSERT_TRUE(phase == "materializing" || (point == 0 && phase == "scanning"))
+      << "the kill must come while materializing, not in phase " << phase;
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(20ms);
   EXPECT_TRUE(fs::is_dead_mount((ws / "target").string())) << "a killed daemon leaves a dead mount";

@@ -138,7 +138,6 @@ TEST_F(View, ConvergesToTheViewAndUnmounts) {
   EXPECT_EQ(stat_of(ws / "debug/deps/libcrate3-1.rlib").st_ino, stat_of(root / "debug/deps/libcrate3-1.rlib").st_ino);
   EXPECT_NE(stat_of(ws / "debug/.fingerprint/crate3-1/lib-crate3").st_ino,
             stat_of(root / "debug/.fingerprint/crate3-1/lib-crate3").st_ino);
-  EXPECT_FALSE(stdfs::exists(tmp / "state/cargo.journal")) << "the journal goes with completion";
 }
 
 TEST_F(View, WritesLandInTheWorkspaceAndDeletionsNeverComeBack) {
@@ -345,6 +344,28 @@ TEST_F(View, StopLeavesAStateThatTheNextMountResumes) {
   EXPECT_FALSE(stdfs::exists(ws / "debug/deps/libcrate35-1.rlib"));
   EXPECT_EQ(test::read_file(ws / "debug/mine.txt"), "kept");
   EXPECT_TRUE(stdfs::exists(ws / "debug/deps/libcrate34-1.rlib"));
+}
+
+TEST_F(View, DeletionsOutliveCompletionUntilTheDirIsMadeAnew) {
+  mount();
+  stdfs::remove(ws / "debug/deps/libcrate12-1.rlib");
+  stdfs::remove_all(ws / "debug/.fingerprint/crate13-1");
+  ASSERT_TRUE(live());
+  wait_done();
+  // Mounting the same workspace again must not bring them back.
+  mount_.reset();
+  mount(0us, 2);
+  wait_done();
+  EXPECT_FALSE(stdfs::exists(ws / "debug/deps/libcrate12-1.rlib"));
+  EXPECT_FALSE(stdfs::exists(ws / "debug/.fingerprint/crate13-1"));
+  EXPECT_TRUE(stdfs::exists(ws / "debug/deps/libcrate11-1.rlib"));
+  // A new workspace dir is a new start: everything is seeded.
+  mount_.reset();
+  stdfs::remove_all(ws);
+  mount(0us, 2);
+  wait_done();
+  EXPECT_TRUE(stdfs::exists(ws / "debug/deps/libcrate12-1.rlib"));
+  EXPECT_TRUE(stdfs::exists(ws / "debug/.fingerprint/crate13-1/lib-crate13"));
 }
 
 }  // namespace
