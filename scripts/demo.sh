@@ -8,6 +8,9 @@ scripts/setup.sh
 seedfs=$PWD/build/seedfs
 demo=$(mktemp -d /tmp/seedfs-demo-XXXXXX)
 trap 'rm -rf "$demo"' EXIT
+# Keep the demo's daemon state (socket, log, journal) inside the temp dir.
+export XDG_STATE_HOME=$demo/state XDG_RUNTIME_DIR=$demo/run
+mkdir -p "$XDG_RUNTIME_DIR"
 
 echo
 echo "== a root checkout that was built: $demo/main"
@@ -38,3 +41,24 @@ echo
 echo "== seeding again keeps what is there"
 "$seedfs" seed "$demo/main" "$demo/feature-1" --json | python3 -c \
   'import json,sys; a=json.load(sys.stdin)["artifacts"][0]; print("  kept", a["kept"], "of", a["files_done"], "files")'
+
+if [[ -w /dev/fuse || $(id -u) -eq 0 ]] && [[ -e /dev/fuse ]]; then
+  echo
+  echo "== seedfs mount: the view is live at once, materialization runs in the background"
+  mkdir -p "$demo/feature-2"
+  # Slowed down on purpose (a hidden test option), so that there is something to watch.
+  "$seedfs" mount "$demo/main" "$demo/feature-2" --throttle-us 200
+  echo
+  echo "== through the view, right away:"
+  ls "$demo/feature-2/target/debug" | head -5 | sed 's/^/  /'
+  echo "  ... $(find "$demo/feature-2/target" -type f | wc -l) files visible"
+  echo "== a write through the view lands in the workspace, the root is untouched:"
+  echo "changed" > "$demo/feature-2/target/debug/.fingerprint/$(ls "$demo/main/target/debug/.fingerprint" | head -1)/invoked.timestamp"
+  "$seedfs" status "$demo/feature-2"
+  echo
+  echo "== seedfs wait: until target/ is a plain directory"
+  "$seedfs" wait "$demo/feature-2" | tail -2
+  grep -q " $demo/feature-2/target " /proc/self/mountinfo && echo "  still mounted?!" || echo "  no mount left at $demo/feature-2/target"
+else
+  echo "(no usable /dev/fuse here: skipping the seedfs mount part of the demo)"
+fi
