@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -174,9 +175,12 @@ class Daemon {
   toml::table status() {
     toml::array arts;
     for (auto& m : mounts_) arts.push_back(artifact_table(m->status()));
+    struct rusage ru {};
+    ::getrusage(RUSAGE_SELF, &ru);
     return toml::table{{"workspace", plan_.projects.ws.string()},
                        {"root", plan_.projects.root.string()},
                        {"pid", static_cast<int64_t>(::getpid())},
+                       {"peak_rss_kb", static_cast<int64_t>(ru.ru_maxrss)},
                        {"log", plan_.state.log.string()},
                        {"started", static_cast<int64_t>(started_)},
                        {"artifacts", std::move(arts)}};
