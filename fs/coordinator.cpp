@@ -185,9 +185,11 @@ std::error_code Coordinator::record_deletion(const std::string& rel) {
 void Coordinator::note_view_link(ino_t ino) {
   std::lock_guard lock(links_mu_);
   view_links_.insert(ino);
+  has_view_links_ = true;
 }
 
 bool Coordinator::is_view_link(ino_t ino) {
+  if (!has_view_links_) return false;
   std::lock_guard lock(links_mu_);
   return view_links_.count(ino) > 0;
 }

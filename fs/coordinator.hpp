@@ -74,6 +74,7 @@ class Coordinator final : public seeding::Hooks {
   // one name must reach the others, so they are not copied up.
   void note_view_link(ino_t ino);
   bool is_view_link(ino_t ino);
+  bool any_view_links() const { return has_view_links_; }
 
   uint64_t copy_ups() const { return copy_ups_; }
   uint64_t materialized_ahead() const { return ahead_; }
@@ -90,6 +91,7 @@ class Coordinator final : public seeding::Hooks {
   std::array<std::mutex, 64> copy_up_mu_;  // one copy-up per path at a time
   std::mutex links_mu_;
   std::unordered_set<ino_t> view_links_;
+  std::atomic<bool> has_view_links_{false};
   std::atomic<uint64_t> copy_ups_{0}, ahead_{0};
 };
 

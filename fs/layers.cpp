@@ -50,6 +50,13 @@ Found Layers::find_lower(const std::string& rel) const {
   return f;
 }
 
+Found Layers::find_known(const std::string& rel, bool in_lower) const {
+  Found f = find_upper(rel);
+  if (f || !in_lower) return f;
+  if (sys::lstat_at(lower_.get(), at(rel), f.st) == std::error_code{}) f.layer = Layer::lower;
+  return f;
+}
+
 Found Layers::find(const std::string& rel, bool parent_in_lower) const {
   Found f = find_upper(rel);
   if (f || !parent_in_lower) return f;

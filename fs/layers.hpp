@@ -49,6 +49,9 @@ class Layers {
   // lower: the parent is not a directory there (absent, hidden, or a symlink,
   // which must never be followed into).
   Found find(const std::string& rel, bool parent_in_lower = true) const;
+  // For a node the kernel already knows (it was visible when looked up, and
+  // every change since went through the view): no skip-rule or journal checks.
+  Found find_known(const std::string& rel, bool in_lower) const;
   Found find_upper(const std::string& rel) const;
   Found find_lower(const std::string& rel) const;  // only if visible
 

@@ -164,7 +164,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   auto w = o.nodes.where(ino);
   if (!w) return reply_err(req, ENOENT);
-  Found f = o.layers.find(w->rel, w->in_lower);
+  Found f = o.layers.find_known(w->rel, w->in_lower);
   if (!f) return reply_err(req, ENOENT);
   fuse_reply_attr(req, &f.st, o.timeout);
 }
@@ -234,7 +234,7 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
   Overlay& o = self(req);
   auto w = o.nodes.where(ino);
   if (!w) return reply_err(req, ENOENT);
-  Found f = o.layers.find(w->rel, w->in_lower);
+  Found f = o.layers.find_known(w->rel, w->in_lower);
   if (!f) return reply_err(req, ENOENT);
   std::string target;
   int fd = f.layer == Layer::upper ? o.layers.upper() : o.layers.lower();
@@ -403,7 +403,8 @@ void finish_open(Overlay& o, sys::UniqueFd fd, bool writable, fuse_file_info* fi
   // (two kernel inodes) share the file, and each would cache on its own.
   fi->keep_cache = 1;
   struct stat st {};
-  if (::fstat(fd.get(), &st) == 0 && st.st_nlink > 1 && o.coord.is_view_link(st.st_ino))
+  if (o.coord.any_view_links() && ::fstat(fd.get(), &st) == 0 && st.st_nlink > 1 &&
+      o.coord.is_view_link(st.st_ino))
     fi->keep_cache = 0;
   auto* h = new FileHandle{std::move(fd), writable};
   fi->fh = reinterpret_cast<uint64_t>(h);
@@ -435,10 +436,10 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if ((ec = o.coord.make_private(w->rel, (fi->flags & O_TRUNC) != 0))) return reply_err(req, ec);
     fd = sys::open_at(o.layers.upper(), at(w->rel), flags, 0, ec);
   } else {
-    Found f = o.layers.find(w->rel, w->in_lower);
-    if (!f) return reply_err(req, ENOENT);
-    int layer = f.layer == Layer::upper ? o.layers.upper() : o.layers.lower();
-    fd = sys::open_at(layer, at(w->rel), flags, 0, ec);
+    // Upper first; where it is not there (yet), the root's file: the same bytes.
+    fd = sys::open_at(o.layers.upper(), at(w->rel), flags, 0, ec);
+    if (!fd && ec.value() == ENOENT && w->in_lower)
+      fd = sys::open_at(o.layers.lower(), at(w->rel), flags, 0, ec);
   }
   if (!fd) return reply_err(req, ec);
   finish_open(o, std::move(fd), writable, fi);
@@ -502,8 +503,6 @@ void op_write_buf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_f
   if (n < 0) return reply_err(req, static_cast<int>(-n));
   fuse_reply_write(req, static_cast<size_t>(n));
 }
-
-void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { reply_err(req, 0); }
 
 void release_handle(Overlay& o) {
   if (--o.open_handles == 0 && o.on_idle) o.on_idle();
@@ -597,12 +596,11 @@ std::shared_ptr<Listing> listing_for(Overlay& o, fuse_ino_t ino, off_t off, std:
     // Node ids are addresses: a listing left by a forgotten node must not be reused.
     if (it != o.listings.end() && it->second->where.rel == w->rel) return it->second;
   }
-  Found f = o.layers.find(w->rel, w->in_lower);
+  Found f = o.layers.find_known(w->rel, w->in_lower);
   if (!f) return ec = sys::make_error(ENOENT), nullptr;
   if (!S_ISDIR(f.st.st_mode)) return ec = sys::make_error(ENOTDIR), nullptr;
   auto l = std::make_shared<Listing>();
-  l->where = *w;
-  l->where.lower_dir = lower_dir_at(o, *w, f);
+  l->where = *w;  // lower_dir as found when the kernel looked the directory up
   l->ino = f.st.st_ino;
   if ((ec = list(o, *l, f.layer == Layer::upper))) return nullptr;
   std::lock_guard lock(o.listings_mu);
@@ -670,7 +668,15 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
       } else {
         continue;
       }
-      Node* n = o.nodes.lookup(ino, d.name, f.st.st_mode, lower_dir_at(o, w, f));
+      // Does the root have this directory too (so that its children merge)?
+      bool lower_dir = false;
+      if (S_ISDIR(f.st.st_mode)) {
+        struct stat low {};
+        lower_dir = f.layer == Layer::lower ||
+                    (l->lower && !sys::lstat_at(l->lower.get(), d.name.c_str(), low) &&
+                     S_ISDIR(low.st_mode) && o.layers.child_visible(w.rel, true));
+      }
+      Node* n = o.nodes.lookup(ino, d.name, f.st.st_mode, lower_dir);
       e.ino = NodeTable::id(n);
       e.attr = f.st;
       e.attr_timeout = e.entry_timeout = o.timeout;
@@ -702,7 +708,6 @@ void op_init(void*, fuse_conn_info* conn) {
   want(FUSE_CAP_FLOCK_LOCKS);     // flock on the backing fd (cargo's .cargo-lock)
   want(FUSE_CAP_POSIX_LOCKS);     // fcntl locks, likewise
   want(FUSE_CAP_ATOMIC_O_TRUNC);  // O_TRUNC reaches open: a copy-up need not copy the data
-  want(FUSE_CAP_AUTO_INVAL_DATA);
   want(FUSE_CAP_CACHE_SYMLINKS);
   want(FUSE_CAP_SPLICE_WRITE);    // reads are spliced from the backing fd
   want(FUSE_CAP_SPLICE_MOVE);
@@ -713,6 +718,9 @@ void op_init(void*, fuse_conn_info* conn) {
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
   want(FUSE_CAP_NO_OPENDIR_SUPPORT);  // see "directories" above
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;  // writes go through: mtimes stay the backing file's
+  // File data only changes through the view, which the kernel sees: it need
+  // not check mtimes (a GETATTR per directory listed, per file opened).
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
 const fuse_lowlevel_ops kOps = [] {
@@ -735,7 +743,7 @@ const fuse_lowlevel_ops kOps = [] {
   ops.create = op_create;
   ops.read = op_read;
   ops.write_buf = op_write_buf;
-  ops.flush = op_flush;
+  // No flush: libfuse answers ENOSYS and the kernel stops sending one per close.
   ops.release = op_release;
   ops.fsync = op_fsync;
   ops.fallocate = op_fallocate;
