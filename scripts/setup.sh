@@ -13,7 +13,16 @@ packages=(
   libspdlog-dev libtomlplusplus-dev libcli11-dev libgtest-dev
   python3                                    # scripts/gen-cargo-tree and the benchmarks
   e2fsprogs util-linux                       # mkfs.ext4 and losetup for the benchmarks
+  git bc zlib1g-dev                          # the real-cargo e2e fixture (tests/e2e/) ...
+  librust-anyhow-dev librust-thiserror-dev   # ... built offline from Debian's crates
+  librust-clap-dev librust-regex-dev librust-aho-corasick-dev
+  librust-serde-dev librust-serde-derive-dev librust-serde-json-dev
+  librust-rand-dev librust-flate2-dev librust-libz-sys-dev librust-ring-dev librust-cc-dev
+  librust-sha2-dev librust-log-dev librust-env-logger-dev librust-walkdir-dev
+  librust-chrono-dev librust-itertools-dev
 )
+# The e2e suite uses the cargo on PATH; where there is none, Debian's.
+command -v cargo >/dev/null || packages+=(cargo)
 
 missing=()
 for p in "${packages[@]}"; do
