@@ -16,57 +16,15 @@ materializer slowed down (--throttle-us) where a row measures the view itself,
 so that nothing changes underneath while it is measured.
 """
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import statistics
 import subprocess
-import sys
-import tempfile
 import time
 
+from benchlib import fresh_fs, median, sh, timed
+
 GIB = 1 << 30
-
-
-def sh(cmd, env=None, quiet=True, check=True, cwd=None):
-    out = subprocess.DEVNULL if quiet else None
-    return subprocess.run(cmd, env=env, stdout=out, stderr=out, check=check, cwd=cwd)
-
-
-def timed(fn):
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def median(xs):
-    return statistics.median(xs) if xs else float("nan")
-
-
-@contextlib.contextmanager
-def fresh_fs(workdir, size_gb, keep):
-    """A new ext4 on a loop device, or a temp dir when that is not possible."""
-    base = tempfile.mkdtemp(prefix="seedfs-bench-", dir=workdir)
-    img, mnt = os.path.join(base, "fs.img"), os.path.join(base, "mnt")
-    os.makedirs(mnt)
-    mounted = False
-    try:
-        if os.geteuid() == 0:
-            with open(img, "wb") as f:
-                f.truncate(size_gb << 30)
-            sh(["mkfs.ext4", "-q", "-F", "-N", "12000000", img])
-            sh(["mount", "-o", "loop", img, mnt])
-            mounted = True
-        else:
-            print("bench: not root: measuring on the ordinary disk, where earlier deletions "
-                  "can slow mkdir down", file=sys.stderr)
-        yield mnt
-    finally:
-        if mounted:
-            subprocess.run(["umount", "-l", mnt])
-        if not keep:
-            shutil.rmtree(base, ignore_errors=True)
 
 
 class Bench:
@@ -293,10 +251,7 @@ def bench_cargo(b, fixture, rows, goals):
     """First build and no-op build in a new workspace: through the view vs a seeded plain dir."""
     r = b.a.rounds
     env = dict(b.env, CARGO_NET_OFFLINE="true")
-    home = os.path.join(fixture, "cargo-home")
-    if os.path.isdir(home):
-        env["CARGO_HOME"] = home
-    root = os.path.join(fixture, "root") if os.path.isdir(os.path.join(fixture, "root")) else fixture
+    root = os.path.join(fixture, "main")  # its .cargo/config.toml points cargo at Debian's crates
     cargo = lambda ws: sh(["cargo", "build", "--offline"], env=env, cwd=ws)
     first_view, noop_view, first_plain, noop_plain = [], [], [], []
     for _ in range(r):

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Benchmark `seedfs seed` against `cp -al`, side by side in one run.
+
+On a fresh loop-mounted ext4, at each --scale, the same generated root is
+seeded --rounds times by each variant, interleaved (round 1 of every variant,
+then round 2, ...), each into a new directory that is deleted afterwards:
+
+  seedfs seed                       default rules (skip .o/.d/incremental, copy what cargo rewrites)
+  seedfs seed --no-skip             every file
+  seedfs seed --workers 1 --no-skip every file, one worker
+  cp -al                            hardlink the whole tree
+
+It prints medians of wall time, files/s, the ratio to `cp -al`, peak RSS
+(the child's maxrss) and, for seedfs, where the thread-time went.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import time
+
+from benchlib import fresh_fs, median, sh
+
+VARIANTS = {
+    "seedfs seed": ["--json"],
+    "seedfs seed --no-skip": ["--no-skip", "--json"],
+    "seedfs seed --workers 1 --no-skip": ["--workers", "1", "--no-skip", "--json"],
+    "cp -al": None,
+}
+
+
+def run_measured(cmd, env, scratch):
+    """Wall time, peak RSS (kB) and stdout of one command. GNU time reports the
+    RSS: a child forked from this Python would count Python's pages too."""
+    rss_file = os.path.join(scratch, "rss")
+    t = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file] + cmd, env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(cmd)} failed with {p.returncode}")
+    with open(rss_file) as f:
+        return wall, int(f.read().split()[-1]), p.stdout
+
+
+def bench_scale(a, fs, scale, env):
+    root = os.path.join(fs, f"root-{scale:g}")
+    sh([os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen-cargo-tree"),
+        os.path.join(root, "target"), "--scale", str(scale), "--bytes-scale", str(a.bytes_scale)])
+    sh(["sync"])
+    total = sum(len(files) for _, _, files in os.walk(os.path.join(root, "target")))
+    results = {v: {"wall": [], "rss": [], "files": [], "threads": []} for v in VARIANTS}
+    n = 0
+    for rnd in range(a.rounds + 1):  # round 0 warms the page cache and is not counted
+        for name, flags in VARIANTS.items():
+            n += 1
+            ws = os.path.join(fs, f"ws-{n}")
+            os.makedirs(ws)
+            if flags is None:
+                cmd = ["cp", "-al", os.path.join(root, "target"), os.path.join(ws, "target")]
+            else:
+                cmd = [a.seedfs, "seed", root, ws] + flags
+            wall, rss, out = run_measured(cmd, env, fs)
+            if rnd > 0:
+                r = results[name]
+                r["wall"].append(wall)
+                r["rss"].append(rss / 1024)
+                if flags is None:
+                    r["files"].append(total)
+                else:
+                    art = json.loads(out)["artifacts"][0]
+                    r["files"].append(art["files_done"])
+                    r["threads"].append(art["thread_seconds"])
+            shutil.rmtree(ws)
+            sh(["sync"])
+    return total, results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seedfs", required=True)
+    ap.add_argument("--scales", type=float, nargs="+", default=[1.0, 4.0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--bytes-scale", type=float, default=0.001,
+                    help="file sizes relative to the measured project (default 0.001: 9.7 MB at scale 1)")
+    ap.add_argument("--workdir", default=os.environ.get("BENCH_DIR", "/var/tmp"))
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+
+    env = dict(os.environ)
+    tables = []
+    with fresh_fs(a.workdir, 40, a.keep) as fs:
+        for scale in a.scales:
+            env["XDG_CONFIG_HOME"] = os.path.join(fs, "no-config")  # built-in rules only
+            tables.append((scale, *bench_scale(a, fs, scale, env)))
+
+    print(f"\n{a.rounds} rounds per variant, interleaved, medians; fresh ext4, new destination each round\n")
+    print("| scale | variant | files | wall | files/s | speed vs cp -al | peak RSS | thread-s walk / mkdir / link+copy |")
+    print("|---|---|---|---|---|---|---|---|")
+    for scale, total, results in tables:
+        cp = median(results["cp -al"]["wall"])
+        for name, r in results.items():
+            wall = median(r["wall"])
+            files = int(median(r["files"]))
+            th = "-"
+            if r["threads"]:
+                th = " / ".join(f"{median([t[k] for t in r['threads']]):.3f}" for k in ("walk", "mkdir", "link_copy"))
+            print(f"| {scale:g} | {name} | {files:,} of {total:,} | {wall:.3f} s | {files / wall:,.0f} | "
+                  f"{cp / wall:.2f}x | {median(r['rss']):.1f} MB | {th} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""What the benchmark scripts share: running commands, timing, medians, and a
+fresh ext4 to measure on."""
+import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def sh(cmd, env=None, quiet=True, check=True, cwd=None):
+    out = subprocess.DEVNULL if quiet else None
+    return subprocess.run(cmd, env=env, stdout=out, stderr=out, check=check, cwd=cwd)
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+@contextlib.contextmanager
+def fresh_fs(workdir, size_gb, keep):
+    """A new ext4 on a loop device, or a temp dir when that is not possible."""
+    base = tempfile.mkdtemp(prefix="seedfs-bench-", dir=workdir)
+    img, mnt = os.path.join(base, "fs.img"), os.path.join(base, "mnt")
+    os.makedirs(mnt)
+    mounted = False
+    try:
+        if os.geteuid() == 0:
+            with open(img, "wb") as f:
+                f.truncate(size_gb << 30)
+            sh(["mkfs.ext4", "-q", "-F", "-N", "12000000", img])
+            sh(["mount", "-o", "loop", img, mnt])
+            mounted = True
+        else:
+            print("bench: not root: measuring on the ordinary disk, where earlier deletions "
+                  "can slow mkdir down", file=sys.stderr)
+        yield mnt
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", mnt])
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)
