@@ -9,6 +9,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -98,6 +99,11 @@ struct Seeder::Impl {
   std::mutex mu;  // guards everything below
   std::condition_variable cv;
   std::deque<Task> queue;
+  // Directories whose files a worker is linking now. Links into one directory
+  // serialize in the kernel (on the directory's lock), so a second worker
+  // there adds contention, not speed: it takes another directory's batch or
+  // waits. (86% of a cargo target's files sit in deps/.)
+  std::unordered_set<std::string> busy_dirs;
   size_t active = 0;          // tasks being run
   size_t scans_pending = 0;   // scan tasks queued or running
   bool finished = false;
@@ -136,25 +142,44 @@ struct Seeder::Impl {
     return opts.hooks->guard(rel, kind, FunctionRef<void()>(make));
   }
 
+  // The first queued task that may run now: a scan, or files of a directory
+  // that no other worker is linking into.
+  std::deque<Task>::iterator runnable() {
+    return std::find_if(queue.begin(), queue.end(), [&](const Task& t) {
+      auto* f = std::get_if<FileTask>(&t);
+      return !f || !busy_dirs.contains(f->rel);
+    });
+  }
+
   void worker() {
     for (;;) {
       Task task;
       {
         std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stop || !queue.empty() || active == 0; });
+        auto next = queue.end();
+        cv.wait(lock, [&] {
+          if (stop || (queue.empty() && active == 0)) return true;
+          next = runnable();
+          return next != queue.end();
+        });
         if (stop || queue.empty()) break;
-        task = std::move(queue.front());
-        queue.pop_front();
+        task = std::move(*next);
+        queue.erase(next);
         ++active;
+        if (auto* f = std::get_if<FileTask>(&task)) busy_dirs.insert(f->rel);
       }
-      if (std::holds_alternative<ScanTask>(task))
+      std::optional<std::string> done_dir;
+      if (std::holds_alternative<ScanTask>(task)) {
         scan(std::get<ScanTask>(task).rel);
-      else
+      } else {
         files(std::get<FileTask>(task));
+        done_dir = std::move(std::get<FileTask>(task).rel);
+      }
       task = {};  // closes the directory fds outside the lock
       std::lock_guard lock(mu);
       --active;
-      if (active == 0 && queue.empty()) cv.notify_all();
+      if (done_dir) busy_dirs.erase(*done_dir);
+      cv.notify_all();  // a directory is free again, or all is done
     }
   }
 
@@ -178,9 +203,20 @@ struct Seeder::Impl {
       push(FileTask{nullptr, rel, std::move(batch)});
     } else {
       // The walk is done: handing this batch to another worker would cost
-      // more in locking than it saves.
+      // more in locking than it saves, unless one is linking into it now.
       FileTask task{std::move(dir), rel, std::move(batch)};
+      {
+        std::lock_guard lock(mu);
+        if (!busy_dirs.insert(rel).second) {
+          queue.push_back(std::move(task));
+          cv.notify_one();
+          return;
+        }
+      }
       files(task);
+      std::lock_guard lock(mu);
+      busy_dirs.erase(rel);
+      cv.notify_all();
     }
   }
 
