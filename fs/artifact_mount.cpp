@@ -48,6 +48,7 @@ std::error_code ArtifactMount::mount(std::string& why) {
   session_ = std::make_unique<Session>();
   if ((ec = session_->mount(s_.ws_dir.string(), Overlay::operations(), overlay_.get(), "seedfs")))
     return why = "cannot mount the view over " + s_.ws_dir.string(), ec;
+  overlay_->session = session_->session();
   session_->serve(s_.max_threads);
   return {};
 }

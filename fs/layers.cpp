@@ -42,11 +42,16 @@ Found Layers::find_upper(const std::string& rel) const {
 
 Found Layers::find_lower(const std::string& rel) const {
   Found f;
+  std::error_code ec = sys::lstat_at(lower_.get(), at(rel), f.st);
   // FIFOs, sockets and devices are never seeded: the view must not show them
   // either, or it would differ from the plain directory it turns into.
-  if (sys::lstat_at(lower_.get(), at(rel), f.st) == std::error_code{} &&
-      seeded_type(f.st.st_mode) && lower_visible(rel, S_ISDIR(f.st.st_mode)))
+  if (!ec && seeded_type(f.st.st_mode) && lower_visible(rel, S_ISDIR(f.st.st_mode)))
     f.layer = Layer::lower;
+  // A root dir the daemon may not search must not make its entries look
+  // absent: a negative entry would tell a build they do not exist.
+  if (ec && ec.value() != ENOENT && ec.value() != ENOTDIR && lower_visible(rel, false) &&
+      lower_visible(rel, true))
+    f.err = ec.value();
   return f;
 }
 

@@ -20,6 +20,7 @@ enum class Layer { none, upper, lower };
 struct Found {
   Layer layer = Layer::none;
   struct stat st {};
+  int err = 0;  // layer none because the root could not be asked (EACCES...): that errno
   explicit operator bool() const { return layer != Layer::none; }
 };
 

@@ -37,6 +37,7 @@ class Session {
   // Until the kernel closed the connection and the loop ended.
   bool wait_for(std::chrono::milliseconds timeout);
   bool ended() const { return ended_; }
+  fuse_session* session() const { return se_; }
   bool mounted() const { return mounted_; }
 
  private:

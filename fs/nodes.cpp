@@ -123,8 +123,17 @@ void NodeTable::move(fuse_ino_t parent, const std::string& name, fuse_ino_t new_
   detach_locked(to, new_name);
   n->parent = to;
   n->name = new_name;
-  // Whatever the root has at the new path was hidden by the rename (journal).
-  n->lower_dir = false;
+  // Whatever the root has at the new path was hidden by the rename (journal),
+  // and a directory's subtree was materialized before it moved: nothing below
+  // may merge with the root any more. That holds for the descendants the
+  // kernel already knows too, or they would look for their new paths in the
+  // root (a listing of one then fails, and shows empty).
+  for (std::vector<Node*> stack{n}; !stack.empty();) {
+    Node* x = stack.back();
+    stack.pop_back();
+    x->lower_dir = false;
+    for (auto& [_, c] : x->children) stack.push_back(c);
+  }
   to->children.emplace(new_name, n);
   maybe_delete_locked(from);
 }

@@ -35,7 +35,8 @@ using Where = NodeTable::Where;
 
 struct FileHandle {
   sys::UniqueFd fd;
-  bool writable;  // opened for writing: then it is the workspace's own copy
+  bool writable;        // opened for writing: then it is the workspace's own copy
+  fuse_ino_t node = 0;  // the node it was opened on
 };
 
 Overlay& self(fuse_req_t req) { return *static_cast<Overlay*>(fuse_req_userdata(req)); }
@@ -43,6 +44,14 @@ FileHandle& file(fuse_file_info* fi) { return *reinterpret_cast<FileHandle*>(fi-
 
 void reply_err(fuse_req_t req, int err) { fuse_reply_err(req, err); }
 void reply_err(fuse_req_t req, std::error_code ec) { fuse_reply_err(req, ec.value() ? ec.value() : EIO); }
+
+// For a node that lost its name after the kernel walked a path to it: it was
+// replaced by a rename (as rustc replaces its outputs) or unlinked meanwhile,
+// and has no path to act on any more. ESTALE, not ENOENT: the kernel then
+// walks the path again (LOOKUP_REVAL) and acts on what the name is now, so
+// that a rename over a file looks atomic to a reader — the old file or the
+// new one, never "No such file or directory".
+constexpr int kNameGone = ESTALE;
 
 std::string parent_of(const std::string& rel) {
   size_t slash = rel.rfind('/');
@@ -58,6 +67,14 @@ bool lower_dir_at(Overlay& o, const Where& w, const Found& f) {
   return low && S_ISDIR(low.st.st_mode);
 }
 
+// How long the kernel may keep the attributes of `st`. Not at all for a file
+// with hardlinks made through the view: each name is a node (a kernel inode)
+// of its own, so a write through one would leave the others' cached size,
+// link count and mtime stale for an hour, and reads through them cut short.
+double attr_timeout(Overlay& o, const struct stat& st) {
+  return S_ISREG(st.st_mode) && st.st_nlink > 1 && o.coord.is_view_link(st.st_ino) ? 0 : o.timeout;
+}
+
 void reply_entry(fuse_req_t req, fuse_ino_t parent, const std::string& name, const Found& f,
                  bool lower_dir) {
   Overlay& o = self(req);
@@ -65,7 +82,7 @@ void reply_entry(fuse_req_t req, fuse_ino_t parent, const std::string& name, con
   fuse_entry_param e{};
   e.ino = NodeTable::id(n);
   e.attr = f.st;
-  e.attr_timeout = o.timeout;
+  e.attr_timeout = attr_timeout(o, f.st);
   e.entry_timeout = o.timeout;
   if (fuse_reply_entry(req, &e) != 0) o.nodes.forget(e.ino, 1);
 }
@@ -135,6 +152,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   auto w = o.nodes.child(parent, name);
   if (!w) return reply_err(req, ENOENT);
   Found f = o.layers.find(w->rel, w->in_lower);
+  if (!f && f.err) return reply_err(req, f.err);
   if (!f) {
     fuse_entry_param e{};  // a negative entry, cached like the positive ones
     e.entry_timeout = o.timeout;
@@ -159,14 +177,26 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   struct stat st {};
   if (fi && fi->fh) {
     if (::fstat(file(fi).fd.get(), &st) != 0) return reply_err(req, errno);
-    fuse_reply_attr(req, &st, o.timeout);
+    fuse_reply_attr(req, &st, attr_timeout(o, st));
     return;
   }
   auto w = o.nodes.where(ino);
-  if (!w) return reply_err(req, ENOENT);
+  if (!w) {
+    // Unlinked or replaced while open (the kernel asks without the handle on
+    // fstat): an open file keeps its attributes, as on any filesystem.
+    std::lock_guard lock(o.handles_mu);
+    for (void* p : o.file_handles) {
+      auto* h = static_cast<FileHandle*>(p);
+      if (h->node == ino && ::fstat(h->fd.get(), &st) == 0) {
+        fuse_reply_attr(req, &st, attr_timeout(o, st));
+        return;
+      }
+    }
+    return reply_err(req, kNameGone);
+  }
   Found f = o.layers.find_known(w->rel, w->in_lower);
   if (!f) return reply_err(req, ENOENT);
-  fuse_reply_attr(req, &f.st, o.timeout);
+  fuse_reply_attr(req, &f.st, attr_timeout(o, f.st));
 }
 
 std::error_code apply_attrs(int dirfd, const char* rel, int fd, const struct stat& attr, int to_set) {
@@ -211,10 +241,10 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     if (auto ec = apply_attrs(-1, nullptr, fd, *attr, to_set)) return reply_err(req, ec);
     struct stat st {};
     ::fstat(fd, &st);
-    fuse_reply_attr(req, &st, o.timeout);
+    fuse_reply_attr(req, &st, attr_timeout(o, st));
     return;
   }
-  if (!w) return reply_err(req, ENOENT);
+  if (!w) return reply_err(req, kNameGone);
   {
     auto lock = o.coord.shared();
     Found f = o.layers.find(w->rel, w->in_lower);
@@ -227,13 +257,13 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
   }
   Found f = o.layers.find_upper(w->rel);
   if (!f) return reply_err(req, ENOENT);
-  fuse_reply_attr(req, &f.st, o.timeout);
+  fuse_reply_attr(req, &f.st, attr_timeout(o, f.st));
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
   Overlay& o = self(req);
   auto w = o.nodes.where(ino);
-  if (!w) return reply_err(req, ENOENT);
+  if (!w) return reply_err(req, kNameGone);
   Found f = o.layers.find_known(w->rel, w->in_lower);
   if (!f) return reply_err(req, ENOENT);
   std::string target;
@@ -284,7 +314,7 @@ void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char*
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
   Overlay& o = self(req);
   auto src = o.nodes.where(ino);
-  if (!src) return reply_err(req, ENOENT);
+  if (!src) return reply_err(req, kNameGone);
   {
     auto lock = o.coord.shared();
     Found f = o.layers.find(src->rel, src->in_lower);
@@ -298,8 +328,13 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
   create_entry(req, newparent, newname, [&](const std::string& rel) {
     int rc = ::linkat(up, src->rel.c_str(), up, rel.c_str(), 0);
     struct stat st {};
-    if (rc == 0 && ::fstatat(up, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+    if (rc == 0 && ::fstatat(up, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       o.coord.note_view_link(st.st_ino);
+      // The source's attributes were given with the long timeout (see
+      // attr_timeout): drop them. Attributes only, which takes no lock that
+      // this LINK holds, so it may be done before the reply.
+      if (o.session && S_ISREG(st.st_mode)) fuse_lowlevel_notify_inval_inode(o.session, ino, -1, 0);
+    }
     return rc;
   });
 }
@@ -397,16 +432,18 @@ bool opens_for_write(int flags) {
   return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 }
 
-void finish_open(Overlay& o, sys::UniqueFd fd, bool writable, fuse_file_info* fi) {
+void finish_open(Overlay& o, fuse_ino_t node, sys::UniqueFd fd, bool writable, fuse_file_info* fi) {
   // The kernel may keep its page cache across opens: the data only changes
   // through the view. Not for hardlinks made through the view: two nodes
-  // (two kernel inodes) share the file, and each would cache on its own.
+  // (two kernel inodes) share the file, and each would cache on its own. Nor
+  // once the other names are gone: this node may still cache what it read
+  // before a write through one of them.
   fi->keep_cache = 1;
   struct stat st {};
-  if (o.coord.any_view_links() && ::fstat(fd.get(), &st) == 0 && st.st_nlink > 1 &&
+  if (o.coord.any_view_links() && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) &&
       o.coord.is_view_link(st.st_ino))
     fi->keep_cache = 0;
-  auto* h = new FileHandle{std::move(fd), writable};
+  auto* h = new FileHandle{std::move(fd), writable, node};
   fi->fh = reinterpret_cast<uint64_t>(h);
   {
     std::lock_guard lock(o.handles_mu);
@@ -426,7 +463,7 @@ void drop_file(Overlay& o, fuse_file_info* fi) {
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Overlay& o = self(req);
   auto w = o.nodes.where(ino);
-  if (!w) return reply_err(req, ENOENT);
+  if (!w) return reply_err(req, kNameGone);
   int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW;
   std::error_code ec;
   sys::UniqueFd fd;
@@ -442,7 +479,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       fd = sys::open_at(o.layers.lower(), at(w->rel), flags, 0, ec);
   }
   if (!fd) return reply_err(req, ec);
-  finish_open(o, std::move(fd), writable, fi);
+  finish_open(o, ino, std::move(fd), writable, fi);
   if (fuse_reply_open(req, fi) != 0) {
     drop_file(o, fi);
     --o.open_handles;
@@ -473,12 +510,14 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   Found f;
   f.layer = Layer::upper;
   if (::fstat(fd.get(), &f.st) != 0) return reply_err(req, errno);
-  finish_open(o, std::move(fd), true, fi);
+  finish_open(o, 0, std::move(fd), true, fi);
   Node* n = o.nodes.lookup(parent, name, f.st.st_mode, false);
   fuse_entry_param e{};
   e.ino = NodeTable::id(n);
+  file(fi).node = e.ino;
   e.attr = f.st;
-  e.attr_timeout = e.entry_timeout = o.timeout;
+  e.attr_timeout = attr_timeout(o, f.st);
+  e.entry_timeout = o.timeout;
   if (fuse_reply_create(req, &e, fi) != 0) {
     o.nodes.forget(e.ino, 1);
     drop_file(o, fi);
@@ -679,7 +718,8 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
       Node* n = o.nodes.lookup(ino, d.name, f.st.st_mode, lower_dir);
       e.ino = NodeTable::id(n);
       e.attr = f.st;
-      e.attr_timeout = e.entry_timeout = o.timeout;
+      e.attr_timeout = attr_timeout(o, f.st);
+      e.entry_timeout = o.timeout;
     }
     size_t need = fuse_add_direntry_plus(req, buf.data() + used, size - used, d.name.c_str(), &e,
                                          static_cast<off_t>(i + 1));

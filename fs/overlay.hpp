@@ -33,6 +33,7 @@ struct Overlay {
   // Every change to the view passes through the view, so the kernel may cache
   // names and attributes for long (see README: what would break this).
   double timeout = 3600;
+  fuse_session* session = nullptr;   // once mounted: for invalidations (see op_link)
   std::atomic<int> open_handles{0};  // open files; the mount waits for 0
   std::function<void()> on_idle;     // called when open_handles drops to 0
 
