@@ -29,43 +29,15 @@ using test::write_file;
 namespace stdfs = std::filesystem;
 using namespace std::chrono_literals;
 
-struct Result {
-  int rc = -1;
-  std::string out, err;
-};
+using test::Result;
+using test::show;
 
 // Runs the seedfs binary with `args`, capturing its output.
-Result run(const std::vector<std::string>& args, const std::string& stdin_text = "") {
-  TempDir io("seedfs-cli-io");
-  auto out = io / "out", err = io / "err";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int n = ::open("/dev/null", O_RDONLY);
-    ::dup2(o, 1);
-    ::dup2(e, 2);
-    ::dup2(n, 0);
-    std::vector<char*> argv;
-    std::string bin = SEEDFS_BIN;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
-    ::_exit(127);
-  }
-  (void)stdin_text;
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  Result r;
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = test::read_file(out);
-  r.err = test::read_file(err);
-  return r;
+Result run(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{SEEDFS_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return test::run_process(argv);
 }
-
-std::string show(const Result& r) { return "rc=" + std::to_string(r.rc) + "\nstdout:\n" + r.out + "stderr:\n" + r.err; }
 
 bool valid_json(const std::string& text) {
   TempDir io("seedfs-json");

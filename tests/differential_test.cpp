@@ -39,6 +39,8 @@ namespace {
 
 using test::Snapshot;
 using test::TempDir;
+using test::blob;
+using test::long_mode;
 using test::write_file;
 namespace stdfs = std::filesystem;
 using namespace std::chrono_literals;
@@ -48,11 +50,6 @@ constexpr int64_t kOld = 1600000000;
 uint64_t env_u64(const char* name, uint64_t fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
-}
-
-bool long_mode() {
-  const char* v = std::getenv("SEEDFS_LONG");
-  return v && std::string(v) == "1";
 }
 
 uint64_t splitmix(uint64_t x) {
@@ -66,15 +63,6 @@ std::string hex8(uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%08llx", static_cast<unsigned long long>(v & 0xffffffffull));
   return buf;
-}
-
-// `n` bytes that say where they are (a misplaced block shows in a diff).
-std::string blob(const std::string& tag, size_t n) {
-  std::string s;
-  s.reserve(n + 32);
-  while (s.size() < n) s += tag + "@" + std::to_string(s.size()) + "\n";
-  s.resize(n);
-  return s;
 }
 
 // A cargo target/ of 200-500 entries: deps with .rlib/.rmeta (linked) and

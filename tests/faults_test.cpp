@@ -33,29 +33,18 @@ namespace {
 
 using test::Snapshot;
 using test::TempDir;
+using test::blob;
+using test::long_mode;
 using test::write_file;
 namespace stdfs = std::filesystem;
 using namespace std::chrono_literals;
 
 constexpr int64_t kOld = 1600000000;
 
-bool long_mode() {
-  const char* v = std::getenv("SEEDFS_LONG");
-  return v && std::string(v) == "1";
-}
-
 uint64_t test_seed() {
   const char* v = std::getenv("SEEDFS_SEED");
   if (v && *v) return std::strtoull(v, nullptr, 10);
   return (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
-}
-
-std::string blob(const std::string& tag, size_t n) {
-  std::string s;
-  s.reserve(n + 32);
-  while (s.size() < n) s += tag + "@" + std::to_string(s.size()) + "\n";
-  s.resize(n);
-  return s;
 }
 
 // What counts as "changed by the test" for an mtime (see compare_trees): from
@@ -109,42 +98,16 @@ int write_errno(const stdfs::path& p, int flags, const std::string& data) {
 
 // ---- the seedfs binary (as cli_test runs it) ----
 
-struct Result {
-  int rc = -1;
-  std::string out, err;
-};
+using test::Result;
+using test::show;
 
 // Runs `prefix` (e.g. setpriv with its options) + the seedfs binary + `args`.
 Result run(const std::vector<std::string>& args, const std::vector<std::string>& prefix = {}) {
-  TempDir io("seedfs-faults-io");
-  auto out = io / "out", err = io / "err";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int n = ::open("/dev/null", O_RDONLY);
-    ::dup2(o, 1);
-    ::dup2(e, 2);
-    ::dup2(n, 0);
-    std::vector<std::string> all = prefix;
-    all.push_back(SEEDFS_BIN);
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  Result r;
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = test::read_file(out);
-  r.err = test::read_file(err);
-  return r;
+  std::vector<std::string> argv = prefix;
+  argv.push_back(SEEDFS_BIN);
+  argv.insert(argv.end(), args.begin(), args.end());
+  return test::run_process(argv);
 }
-
-std::string show(const Result& r) { return "rc=" + std::to_string(r.rc) + "\nstdout:\n" + r.out + "stderr:\n" + r.err; }
 
 // A string or number field of seedfs's JSON ("key" : value), first occurrence.
 std::string json_field(const std::string& json, const std::string& key) {

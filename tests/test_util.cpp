@@ -1,7 +1,9 @@
 #include "tests/test_util.hpp"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -45,6 +47,51 @@ std::string read_file(const fs::path& p) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+std::string blob(const std::string& tag, size_t n) {
+  std::string s;
+  s.reserve(n + 32);
+  while (s.size() < n) s += tag + "@" + std::to_string(s.size()) + "\n";
+  s.resize(n);
+  return s;
+}
+
+bool long_mode() {
+  const char* v = std::getenv("SEEDFS_LONG");
+  return v && std::string(v) == "1";
+}
+
+Result run_process(const std::vector<std::string>& argv, const fs::path& cwd, bool merge_err) {
+  TempDir io("seedfs-run-io");
+  auto out = io / "out", err = io / "err";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int e = merge_err ? o : ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int n = ::open("/dev/null", O_RDONLY);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    ::dup2(n, 0);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    std::vector<std::string> copy = argv;
+    std::vector<char*> args;
+    for (auto& a : copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  Result r;
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_file(out);
+  if (!merge_err) r.err = read_file(err);
+  return r;
+}
+
+std::string show(const Result& r) {
+  return "rc=" + std::to_string(r.rc) + "\nstdout:\n" + r.out + "stderr:\n" + r.err;
 }
 
 uint64_t hash_bytes(const std::string& s) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace seedfs::test {
 
@@ -55,5 +56,24 @@ Snapshot snapshot(const fs::path& root);
 std::string diff(const Snapshot& before, const Snapshot& after, bool identity = false);
 
 uint64_t hash_bytes(const std::string& s);
+
+// `n` bytes that say where they are (a misplaced block shows in a diff).
+std::string blob(const std::string& tag, size_t n);
+
+// SEEDFS_LONG=1: the long runs meant for a benchmark machine.
+bool long_mode();
+
+struct Result {
+  int rc = -1;      // exit code, or 128 + signal
+  std::string out;  // stdout, and stderr too when merged
+  std::string err;
+};
+
+// Runs `argv` (looked up on PATH) in `cwd` (unless empty) with stdin from
+// /dev/null, capturing its output; `merge_err` sends stderr to `out`, in order.
+Result run_process(const std::vector<std::string>& argv, const fs::path& cwd = {}, bool merge_err = false);
+
+// The exit code and both outputs, for a failure message.
+std::string show(const Result& r);
 
 }  // namespace seedfs::test

@@ -34,36 +34,11 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kApp = "seedfs-e2e-app";
 
-struct Result {
-  int rc = -1;
-  std::string out;  // stdout and stderr together, in order
-};
+using test::Result;
 
-// Runs `argv` (looked up on PATH) in `cwd`, output captured.
+// Runs `argv` (looked up on PATH) in `cwd`, stdout and stderr together.
 Result run(const std::vector<std::string>& argv, const stdfs::path& cwd) {
-  TempDir io("seedfs-e2e-io");
-  auto out = io / "out";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int n = ::open("/dev/null", O_RDONLY);
-    ::dup2(o, 1);
-    ::dup2(o, 2);
-    ::dup2(n, 0);
-    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
-    std::vector<std::string> copy = argv;
-    std::vector<char*> args;
-    for (auto& a : copy) args.push_back(a.data());
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  Result r;
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = test::read_file(out);
-  return r;
+  return test::run_process(argv, cwd, /*merge_err=*/true);
 }
 
 // What `cargo build -v` said about each package.
