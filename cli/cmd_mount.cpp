@@ -161,6 +161,7 @@ int cmd_mount(const MountArgs& args) {
   DaemonPlan plan{projects, cfg, dirs, state};
   plan.workers = args.workers ? *args.workers : cfg.effective_workers();
   plan.throttle = std::chrono::microseconds(args.throttle_us);
+  plan.passthrough = !args.no_passthrough;
   plan.foreground = args.foreground;
   if (!args.foreground) return start_background(args, plan);
   return run_daemon(plan, [&](int code, const std::string& msg) {

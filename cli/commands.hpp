@@ -43,6 +43,7 @@ struct MountArgs {
   bool force = false;
   bool foreground = false;
   unsigned throttle_us = 0;  // hidden: a pause per materialized file, for tests
+  bool no_passthrough = false;  // hidden: serve all file data through the daemon (benchmarks, tests)
 };
 int cmd_mount(const MountArgs& args);
 

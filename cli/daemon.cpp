@@ -53,6 +53,7 @@ toml::table artifact_table(const fs::MountStatus& s) {
   t.insert("deletions", static_cast<int64_t>(s.deletions));
   t.insert("materialized_ahead", static_cast<int64_t>(s.materialized_ahead));
   t.insert("open_handles", static_cast<int64_t>(s.open_handles));
+  t.insert("passthrough", s.passthrough);
   t.insert("lazy_unmount", s.lazy);
   t.insert("errors", static_cast<int64_t>(s.error.empty() ? 0 : 1));
   t.insert("error", s.error);
@@ -72,6 +73,7 @@ class Daemon {
       s.journal_file = plan_.state.journal(a.artifact->name);
       s.workers = plan_.workers;
       s.throttle = plan_.throttle;
+      s.passthrough = plan_.passthrough;
       auto m = std::make_unique<ArtifactMount>(s);
       std::string why;
       if (auto ec = m->mount(why)) {

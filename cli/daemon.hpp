@@ -21,6 +21,7 @@ struct DaemonPlan {
   StatePaths state;
   unsigned workers = 2;
   std::chrono::microseconds throttle{0};
+  bool passthrough = true;
   bool foreground = false;
 };
 

@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
   mount_cmd->add_flag("--force", mount.force, "Mount even while a build holds the root's cargo lock");
   mount_cmd->add_flag("--foreground", mount.foreground, "Run the daemon in this process, logging to stderr");
   mount_cmd->add_option("--throttle-us", mount.throttle_us, "Pause per file (testing)")->group("");
+  mount_cmd->add_flag("--no-passthrough", mount.no_passthrough, "No FUSE passthrough (testing)")->group("");
   add_common(mount_cmd, mount.common);
 
   StatusArgs status;

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/passthrough.hpp"
 
 namespace seedfs::fs {
 
@@ -49,6 +52,11 @@ std::error_code ArtifactMount::mount(std::string& why) {
   if ((ec = session_->mount(s_.ws_dir.string(), Overlay::operations(), overlay_.get(), "seedfs")))
     return why = "cannot mount the view over " + s_.ws_dir.string(), ec;
   overlay_->session = session_->session();
+  // Only a process with CAP_SYS_ADMIN may hand the kernel backing files.
+  overlay_->io.want(s_.passthrough && ::geteuid() == 0);
+  passthrough::install(session_->session(), [](void* ov) -> passthrough::IoModes& {
+    return static_cast<Overlay*>(ov)->io;
+  });
   session_->serve(s_.max_threads);
   return {};
 }
@@ -145,6 +153,7 @@ MountStatus ArtifactMount::status() const {
   }
   if (journal_) st.deletions = journal_->size();
   if (overlay_) st.open_handles = overlay_->open_handles;
+  if (overlay_) st.passthrough = overlay_->io.negotiated();
   std::lock_guard lock(mu_);
   st.phase = phase_;
   st.error = error_;

@@ -29,6 +29,8 @@ struct MountSettings {
   unsigned workers = 2;
   std::chrono::microseconds throttle{0};  // tests: a pause per materialized file
   unsigned max_threads = 64;
+  // FUSE passthrough where the kernel and privileges allow (fs/passthrough.hpp).
+  bool passthrough = true;
 };
 
 enum class Phase {
@@ -50,6 +52,7 @@ struct MountStatus {
   uint64_t deletions = 0;           // recorded in the journal
   uint64_t materialized_ahead = 0;  // by the view, before the walk reached them
   int open_handles = 0;
+  bool passthrough = false;  // the kernel serves opened files' data itself
   bool lazy = false;  // unmounted lazily: still serving open files
   std::string error;
 };

@@ -108,6 +108,12 @@ void NodeTable::detach(fuse_ino_t parent, const std::string& name) {
   detach_locked(get(parent), name);
 }
 
+void NodeTable::detach(fuse_ino_t ino) {
+  std::lock_guard lock(mu_);
+  Node* n = get(ino);
+  if (n->attached && n->parent) detach_locked(n->parent, n->name);
+}
+
 void NodeTable::move(fuse_ino_t parent, const std::string& name, fuse_ino_t new_parent,
                      const std::string& new_name) {
   std::lock_guard lock(mu_);
@@ -138,11 +144,12 @@ void NodeTable::move(fuse_ino_t parent, const std::string& name, fuse_ino_t new_
   maybe_delete_locked(from);
 }
 
-void NodeTable::forget(fuse_ino_t ino, uint64_t count) {
+void NodeTable::forget(fuse_ino_t ino, uint64_t count, const std::function<void(fuse_ino_t)>& gone) {
   std::lock_guard lock(mu_);
   Node* n = get(ino);
   if (n == &root_) return;
   n->nlookup = count >= n->nlookup ? 0 : n->nlookup - count;
+  if (n->nlookup == 0 && gone) gone(ino);
   maybe_delete_locked(n);
 }
 

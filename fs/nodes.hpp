@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -55,9 +56,13 @@ class NodeTable {
   Node* lookup(fuse_ino_t parent, const std::string& name, mode_t type, bool lower_dir);
   // Whether children of `ino` may resolve in the root (see Node::lower_dir).
   bool lower_dir(fuse_ino_t ino);
-  void forget(fuse_ino_t ino, uint64_t count);
+  // When the kernel holds no reference any more, calls `gone` before the node
+  // can be deleted: its id may name a new node right after.
+  void forget(fuse_ino_t ino, uint64_t count, const std::function<void(fuse_ino_t)>& gone = {});
   // parent/name no longer exists (unlink, rmdir, replaced by a rename).
   void detach(fuse_ino_t parent, const std::string& name);
+  // The same for a node: its path gets a new node on the next lookup.
+  void detach(fuse_ino_t ino);
   // rename: the node keeps its identity under its new name.
   void move(fuse_ino_t parent, const std::string& name, fuse_ino_t new_parent,
             const std::string& new_name);

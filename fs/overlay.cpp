@@ -37,6 +37,8 @@ struct FileHandle {
   sys::UniqueFd fd;
   bool writable;        // opened for writing: then it is the workspace's own copy
   fuse_ino_t node = 0;  // the node it was opened on
+  bool counted = false;      // counted in Overlay::io
+  bool passthrough = false;  // the kernel does its reads and writes (no READ/WRITE come)
 };
 
 Overlay& self(fuse_req_t req) { return *static_cast<Overlay*>(fuse_req_userdata(req)); }
@@ -52,6 +54,12 @@ void reply_err(fuse_req_t req, std::error_code ec) { fuse_reply_err(req, ec.valu
 // that a rename over a file looks atomic to a reader — the old file or the
 // new one, never "No such file or directory".
 constexpr int kNameGone = ESTALE;
+
+// Drops kernel references; a node the kernel no longer knows gives up its
+// backing file (fs/passthrough.hpp).
+void forget(Overlay& o, fuse_ino_t ino, uint64_t nlookup) {
+  o.nodes.forget(ino, nlookup, [&o](fuse_ino_t gone) { o.io.forget(gone); });
+}
 
 std::string parent_of(const std::string& rel) {
   size_t slash = rel.rfind('/');
@@ -84,7 +92,7 @@ void reply_entry(fuse_req_t req, fuse_ino_t parent, const std::string& name, con
   e.attr = f.st;
   e.attr_timeout = attr_timeout(o, f.st);
   e.entry_timeout = o.timeout;
-  if (fuse_reply_entry(req, &e) != 0) o.nodes.forget(e.ino, 1);
+  if (fuse_reply_entry(req, &e) != 0) forget(o, e.ino, 1);
 }
 
 // Files created through the view belong to the caller, as on a plain filesystem.
@@ -163,12 +171,12 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
-  self(req).nodes.forget(ino, nlookup);
+  forget(self(req), ino, nlookup);
   fuse_reply_none(req);
 }
 
 void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
-  for (size_t i = 0; i < count; ++i) self(req).nodes.forget(forgets[i].ino, forgets[i].nlookup);
+  for (size_t i = 0; i < count; ++i) forget(self(req), forgets[i].ino, forgets[i].nlookup);
   fuse_reply_none(req);
 }
 
@@ -254,6 +262,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
                                                : o.coord.materialize(w->rel);
     if (ec) return reply_err(req, ec);
     if ((ec = apply_attrs(o.layers.upper(), at(w->rel), -1, *attr, to_set))) return reply_err(req, ec);
+    if (to_set & FUSE_SET_ATTR_SIZE) o.io.content_changed(ino);
   }
   Found f = o.layers.find_upper(w->rel);
   if (!f) return reply_err(req, ENOENT);
@@ -453,11 +462,28 @@ void finish_open(Overlay& o, fuse_ino_t node, sys::UniqueFd fd, bool writable, f
 }
 
 void drop_file(Overlay& o, fuse_file_info* fi) {
+  if (file(fi).counted) o.io.release(file(fi).node, file(fi).passthrough);
   {
     std::lock_guard lock(o.handles_mu);
     o.file_handles.erase(&file(fi));
   }
   delete &file(fi);  // closing the backing fd also drops its flock and OFD locks
+}
+
+// Passthrough where the kernel took it (fs/passthrough.hpp); marks the reply
+// sent next. False on a conflict: the node's kernel inode is bound to a
+// backing file that the view no longer has at this path.
+bool bind_io(Overlay& o, fuse_ino_t node, fuse_file_info* fi) {
+  FileHandle& h = file(fi);
+  auto io = o.io.open(node, h.fd.get(), h.writable);
+  if (io.conflict) return false;
+  h.counted = true;
+  if (io.backing_id > 0) {
+    h.passthrough = true;
+    fi->keep_cache = 0;
+    passthrough::mark_reply(fi->fh, io.backing_id);
+  }
+  return true;
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -480,6 +506,14 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   if (!fd) return reply_err(req, ec);
   finish_open(o, ino, std::move(fd), writable, fi);
+  if (!bind_io(o, ino, fi)) {
+    // The old file stays with the opens that have it; the path gets a new
+    // node, which the kernel finds when it walks the path again (ESTALE).
+    drop_file(o, fi);
+    --o.open_handles;
+    o.nodes.detach(ino);
+    return reply_err(req, kNameGone);
+  }
   if (fuse_reply_open(req, fi) != 0) {
     drop_file(o, fi);
     --o.open_handles;
@@ -512,14 +546,23 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   if (::fstat(fd.get(), &f.st) != 0) return reply_err(req, errno);
   finish_open(o, 0, std::move(fd), true, fi);
   Node* n = o.nodes.lookup(parent, name, f.st.st_mode, false);
+  file(fi).node = NodeTable::id(n);
+  if (!bind_io(o, file(fi).node, fi)) {
+    // An old node of this name still has passthrough opens of another file
+    // (see op_open): this file gets a node of its own.
+    o.nodes.detach(file(fi).node);
+    forget(o, file(fi).node, 1);
+    n = o.nodes.lookup(parent, name, f.st.st_mode, false);
+    file(fi).node = NodeTable::id(n);
+    bind_io(o, file(fi).node, fi);
+  }
   fuse_entry_param e{};
   e.ino = NodeTable::id(n);
-  file(fi).node = e.ino;
   e.attr = f.st;
   e.attr_timeout = attr_timeout(o, f.st);
   e.entry_timeout = o.timeout;
   if (fuse_reply_create(req, &e, fi) != 0) {
-    o.nodes.forget(e.ino, 1);
+    forget(o, e.ino, 1);
     drop_file(o, fi);
     --o.open_handles;
   }
@@ -724,7 +767,7 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
     size_t need = fuse_add_direntry_plus(req, buf.data() + used, size - used, d.name.c_str(), &e,
                                          static_cast<off_t>(i + 1));
     if (need > size - used) {
-      if (!dot) o.nodes.forget(e.ino, 1);  // not sent: no reference taken
+      if (!dot) forget(o, e.ino, 1);  // not sent: no reference taken
       break;
     }
     used += need;
@@ -807,6 +850,7 @@ void Overlay::close_orphaned_handles() {
   std::lock_guard lock(handles_mu);
   for (void* h : file_handles) delete static_cast<FileHandle*>(h);
   file_handles.clear();
+  io.clear();
   open_handles = 0;
   std::lock_guard lock2(listings_mu);
   listings.clear();

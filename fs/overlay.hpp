@@ -16,6 +16,7 @@
 #include "fs/coordinator.hpp"
 #include "fs/layers.hpp"
 #include "fs/nodes.hpp"
+#include "fs/passthrough.hpp"
 
 namespace seedfs::fs {
 
@@ -34,6 +35,7 @@ struct Overlay {
   // names and attributes for long (see README: what would break this).
   double timeout = 3600;
   fuse_session* session = nullptr;   // once mounted: for invalidations (see op_link)
+  passthrough::IoModes io{session};  // how each node's open files are served
   std::atomic<int> open_handles{0};  // open files; the mount waits for 0
   std::function<void()> on_idle;     // called when open_handles drops to 0
 

@@ -605,9 +605,10 @@ class Differential : public ::testing::Test {
     s.journal_file = tmp / "state/cargo.journal";
     s.throttle = throttles[rng() % 3];
     s.workers = 1 + static_cast<unsigned>(rng() % 2);
+    s.passthrough = rng() % 2 == 0;  // both ways of serving file data
     std::ostringstream setup;
-    setup << id.str() << " throttle=" << s.throttle.count() << "us workers=" << s.workers << " files="
-          << root_before.size();
+    setup << id.str() << " throttle=" << s.throttle.count() << "us workers=" << s.workers
+          << " passthrough=" << s.passthrough << " files=" << root_before.size();
     // The real workspace dir under the mount, as the daemon sees it (for the failure log).
     sys::UniqueFd upper_fd(::open(ws.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     auto m = std::make_unique<ArtifactMount>(s);

@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include <chrono>
 #include <thread>
@@ -298,6 +299,71 @@ TEST_F(View, SkippedEntriesAreHiddenAndFreeToCreate) {
   wait_done();
   EXPECT_EQ(test::read_file(ws / "debug/deps/crate1-1.d"), "new deps");
   EXPECT_TRUE(stdfs::is_empty(ws / "debug/incremental/app-y"));
+}
+
+// FUSE passthrough (fs/passthrough.hpp): the kernel reads the backing file
+// itself. Where this kernel has it and the daemon may use it, it must be on.
+bool kernel_has_passthrough() {
+  struct utsname u {};
+  int major = 0, minor = 0;
+  return ::uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+         (major > 6 || (major == 6 && minor >= 9)) && ::geteuid() == 0;
+}
+
+TEST_F(View, PassthroughServesReadsAndMapsWhereTheKernelHasIt) {
+  mount(10s);
+  const stdfs::path rel = "debug/deps/libcrate7-1.rlib";
+  std::string want = test::read_file(root / rel);
+  EXPECT_EQ(test::read_file(ws / rel), want);
+  if (kernel_has_passthrough()) {  // known once the kernel's INIT was answered: by now
+    EXPECT_TRUE(mount_->status().passthrough);
+  }
+  int fd = ::open((ws / rel).c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  void* p = ::mmap(nullptr, want.size(), PROT_READ, MAP_SHARED, fd, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  EXPECT_EQ(std::string(static_cast<char*>(p), want.size()), want);
+  ::munmap(p, want.size());
+  ::close(fd);
+}
+
+// The kernel binds a file to the backing file of its first open while opens
+// last; a writer's copy-up makes another. The writer gets a file of its own,
+// the reader keeps what it opened, and the root does not change (TearDown).
+TEST_F(View, WriterOfAFileThatAReaderHoldsGetsAPrivateCopy) {
+  mount(10s);
+  const stdfs::path rel = "debug/deps/libcrate3-1.rlib";
+  std::string old = test::read_file(root / rel);
+  int reader = ::open((ws / rel).c_str(), O_RDONLY);
+  ASSERT_GE(reader, 0);
+  char c = 0;
+  ASSERT_EQ(::pread(reader, &c, 1, 0), 1);
+  int writer = ::open((ws / rel).c_str(), O_WRONLY);
+  ASSERT_GE(writer, 0) << std::strerror(errno);
+  ASSERT_EQ(::pwrite(writer, "NEW", 3, 0), 3);
+  ::close(writer);
+  std::string now = old;
+  now.replace(0, 3, "NEW");
+  EXPECT_EQ(test::read_file(ws / rel), now) << "a new open sees the write";
+  std::string held(old.size(), '\0');
+  EXPECT_EQ(::pread(reader, held.data(), held.size(), 0), static_cast<ssize_t>(old.size()));
+  EXPECT_EQ(held.substr(0, 3), old.substr(0, 3)) << "the reader holds the file it opened";
+  ::close(reader);
+  EXPECT_EQ(test::read_file(ws / rel), now);
+}
+
+TEST_F(View, TruncateThroughThePathWhileAReaderHoldsTheFile) {
+  mount(10s);
+  const stdfs::path rel = "debug/deps/libcrate5-1.rlib";
+  int reader = ::open((ws / rel).c_str(), O_RDONLY);
+  ASSERT_GE(reader, 0);
+  char c = 0;
+  ASSERT_EQ(::pread(reader, &c, 1, 0), 1);
+  ASSERT_EQ(::truncate((ws / rel).c_str(), 2), 0) << std::strerror(errno);
+  EXPECT_EQ(test::read_file(ws / rel), "rl") << "a new open sees the truncated file";
+  ::close(reader);
+  EXPECT_EQ(test::read_file(ws / rel), "rl");
+  EXPECT_EQ(stat_of(ws / rel).st_size, 2);
 }
 
 TEST_F(View, BusyMountIsUnmountedLazilyAndKeepsServing) {
