@@ -54,6 +54,7 @@ toml::table artifact_table(const fs::MountStatus& s) {
   t.insert("materialized_ahead", static_cast<int64_t>(s.materialized_ahead));
   t.insert("open_handles", static_cast<int64_t>(s.open_handles));
   t.insert("passthrough", s.passthrough);
+  t.insert("daemon_reads", static_cast<int64_t>(s.daemon_reads));
   t.insert("lazy_unmount", s.lazy);
   t.insert("errors", static_cast<int64_t>(s.error.empty() ? 0 : 1));
   t.insert("error", s.error);

@@ -153,7 +153,10 @@ MountStatus ArtifactMount::status() const {
   }
   if (journal_) st.deletions = journal_->size();
   if (overlay_) st.open_handles = overlay_->open_handles;
-  if (overlay_) st.passthrough = overlay_->io.negotiated();
+  if (overlay_) {
+    st.passthrough = overlay_->io.negotiated();
+    st.daemon_reads = overlay_->reads;
+  }
   std::lock_guard lock(mu_);
   st.phase = phase_;
   st.error = error_;

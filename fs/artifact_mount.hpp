@@ -53,6 +53,7 @@ struct MountStatus {
   uint64_t materialized_ahead = 0;  // by the view, before the walk reached them
   int open_handles = 0;
   bool passthrough = false;  // the kernel serves opened files' data itself
+  uint64_t daemon_reads = 0;  // READ requests the daemon served
   bool lazy = false;  // unmounted lazily: still serving open files
   std::string error;
 };

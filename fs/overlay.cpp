@@ -473,9 +473,9 @@ void drop_file(Overlay& o, fuse_file_info* fi) {
 // Passthrough where the kernel took it (fs/passthrough.hpp); marks the reply
 // sent next. False on a conflict: the node's kernel inode is bound to a
 // backing file that the view no longer has at this path.
-bool bind_io(Overlay& o, fuse_ino_t node, fuse_file_info* fi) {
+bool bind_io(Overlay& o, fuse_ino_t node, fuse_file_info* fi, bool created) {
   FileHandle& h = file(fi);
-  auto io = o.io.open(node, h.fd.get(), h.writable);
+  auto io = o.io.open(node, h.fd.get(), h.writable, created);
   if (io.conflict) return false;
   h.counted = true;
   if (io.backing_id > 0) {
@@ -506,7 +506,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   if (!fd) return reply_err(req, ec);
   finish_open(o, ino, std::move(fd), writable, fi);
-  if (!bind_io(o, ino, fi)) {
+  if (!bind_io(o, ino, fi, false)) {
     // The old file stays with the opens that have it; the path gets a new
     // node, which the kernel finds when it walks the path again (ESTALE).
     drop_file(o, fi);
@@ -547,14 +547,14 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   finish_open(o, 0, std::move(fd), true, fi);
   Node* n = o.nodes.lookup(parent, name, f.st.st_mode, false);
   file(fi).node = NodeTable::id(n);
-  if (!bind_io(o, file(fi).node, fi)) {
+  if (!bind_io(o, file(fi).node, fi, true)) {
     // An old node of this name still has passthrough opens of another file
     // (see op_open): this file gets a node of its own.
     o.nodes.detach(file(fi).node);
     forget(o, file(fi).node, 1);
     n = o.nodes.lookup(parent, name, f.st.st_mode, false);
     file(fi).node = NodeTable::id(n);
-    bind_io(o, file(fi).node, fi);
+    bind_io(o, file(fi).node, fi, true);
   }
   fuse_entry_param e{};
   e.ino = NodeTable::id(n);
@@ -569,6 +569,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 }
 
 void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  ++self(req).reads;
   fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
   buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
   buf.buf[0].fd = file(fi).fd.get();

@@ -37,6 +37,7 @@ struct Overlay {
   fuse_session* session = nullptr;   // once mounted: for invalidations (see op_link)
   passthrough::IoModes io{session};  // how each node's open files are served
   std::atomic<int> open_handles{0};  // open files; the mount waits for 0
+  std::atomic<uint64_t> reads{0};    // READs served (none for passthrough files)
   std::function<void()> on_idle;     // called when open_handles drops to 0
 
   // Closes the handles whose RELEASE never came: when the last user of a lazily

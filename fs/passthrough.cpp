@@ -154,13 +154,22 @@ void IoModes::close_id(NodeIo& n) {
   n.backing_id = 0;
 }
 
-IoModes::Open IoModes::open(fuse_ino_t node, int fd, bool writable) {
+IoModes::Open IoModes::open(fuse_ino_t node, int fd, bool writable, bool created) {
   std::lock_guard lock(mu_);
   NodeIo& n = nodes_[node];
   struct stat st {};
-  bool can = negotiated_ && se_ && n.cached_opens == 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) n.mode = Mode::cached;
+  if (n.mode == Mode::undecided) {
+    // Small files through the page cache: read once, they stay there, while
+    // every passthrough read makes the kernel ask for the attributes again
+    // (it drops the cached atime). Big ones, and new files (build outputs),
+    // through passthrough. A node keeps its mode until it is forgotten, so
+    // the page cache never holds what a passthrough write bypassed.
+    bool big = created || st.st_size >= kPassthroughMinSize;
+    n.mode = negotiated_ && se_ && big ? Mode::passthrough : Mode::cached;
+  }
   bool same = n.backing_id > 0 && st.st_dev == n.dev && st.st_ino == n.ino;
-  if (can && n.passthrough_opens > 0) {
+  if (n.mode == Mode::passthrough && n.passthrough_opens > 0) {
     // The kernel keeps the backing file it was given first while any
     // passthrough open lasts. Since then the view's file may have been
     // replaced by a copy: by the materializer (same bytes: a reader may go
@@ -169,10 +178,11 @@ IoModes::Open IoModes::open(fuse_ino_t node, int fd, bool writable) {
     ++n.passthrough_opens;
     return {n.backing_id, false};
   }
-  if (can && !same) {
+  if (n.mode == Mode::passthrough && !same) {
     // No open uses the old backing file (every OPEN answered with it was
     // counted, and the kernel lets go of it before it sends the last RELEASE).
     close_id(n);
+    n.changed = false;
     // Registered through a path-only fd of its own: the kernel keeps that
     // open file description for as long as the id lives, and it must not be
     // the handle's, whose close has to drop the flocks taken on it.
@@ -181,14 +191,20 @@ IoModes::Open IoModes::open(fuse_ino_t node, int fd, bool writable) {
     BackingMap map{path_fd, 0, 0};
     int id = path_fd >= 0 ? ::ioctl(fuse_session_fd(se_), kIocBackingOpen, &map) : -1;
     if (path_fd >= 0) ::close(path_fd);
-    if (id > 0) n = {id, st.st_dev, st.st_ino, 0, 0};
+    if (id > 0) {
+      n.backing_id = id;
+      n.dev = st.st_dev;
+      n.ino = st.st_ino;
+    } else {
+      // EPERM without CAP_SYS_ADMIN: no passthrough open exists, and none
+      // ever put data in this inode's page cache.
+      n.mode = Mode::cached;
+    }
   }
-  if (can && n.backing_id > 0) {
+  if (n.mode == Mode::passthrough) {
     ++n.passthrough_opens;
     return {n.backing_id, false};
   }
-  // Without CAP_SYS_ADMIN (EPERM), or while the node has page-cache opens:
-  // through the page cache.
   ++n.cached_opens;
   return {0, false};
 }
@@ -196,9 +212,7 @@ IoModes::Open IoModes::open(fuse_ino_t node, int fd, bool writable) {
 void IoModes::release(fuse_ino_t node, bool passthrough) {
   std::lock_guard lock(mu_);
   auto it = nodes_.find(node);
-  if (it == nodes_.end()) return;
-  --(passthrough ? it->second.passthrough_opens : it->second.cached_opens);
-  if (it->second.backing_id == 0 && it->second.cached_opens <= 0) nodes_.erase(it);
+  if (it != nodes_.end()) --(passthrough ? it->second.passthrough_opens : it->second.cached_opens);
 }
 
 void IoModes::content_changed(fuse_ino_t node) {

@@ -8,6 +8,9 @@
 // INIT reply gains the FUSE_PASSTHROUGH flag, and the reply to an OPEN or
 // CREATE that the view marked gains FOPEN_PASSTHROUGH and a backing id.
 //
+// Small files stay with the page cache (see IoModes::open); the others, and
+// every new file, get passthrough.
+//
 // The kernel binds a file's inode to one backing file while any passthrough
 // open of it exists, and refuses to mix passthrough and page-cache opens of
 // one inode (the open fails with EIO). `IoModes` mirrors that per node, so the
@@ -56,7 +59,8 @@ class IoModes {
     int backing_id = 0;     // > 0: passthrough on it; 0: through the page cache
     bool conflict = false;  // the node's inode is bound to another backing file
   };
-  Open open(fuse_ino_t node, int fd, bool writable);
+  // `created`: the file is new (CREATE).
+  Open open(fuse_ino_t node, int fd, bool writable, bool created);
   // The node's file was truncated through its path: a file the kernel is
   // still bound to may now hold other bytes than the node's.
   void content_changed(fuse_ino_t node);
@@ -68,7 +72,10 @@ class IoModes {
   void clear();
 
  private:
+  static constexpr off_t kPassthroughMinSize = 64 * 1024;
+  enum class Mode { undecided, cached, passthrough };
   struct NodeIo {
+    Mode mode = Mode::undecided;  // decided at the node's first open, kept until FORGET
     // Registered for (dev, ino) until the node is forgotten or its file
     // replaced: opens of a file come in bursts, and registering costs two
     // ioctls and the kernel a file.
