@@ -18,6 +18,7 @@ struct DirEntry {
   std::string name;
   ino_t ino;
   unsigned char type;
+  bool upper;  // found in the workspace dir (else in the root)
 };
 
 // The listing of a directory, held between the READDIRs of one pass.
@@ -105,8 +106,8 @@ void give_to_caller(fuse_req_t req, Overlay& o, const std::string& rel) {
 
 // Lists one directory into `out`, skipping names already there and those `keep` refuses.
 template <class Keep>
-std::error_code list_dir(int fd, std::vector<DirEntry>& out, std::unordered_set<std::string>& seen,
-                         Keep&& keep) {
+std::error_code list_dir(int fd, bool upper, std::vector<DirEntry>& out,
+                         std::unordered_set<std::string>& seen, Keep&& keep) {
   alignas(8) char buf[32 * 1024];
   for (;;) {
     ssize_t len = ::getdents64(fd, buf, sizeof buf);
@@ -126,7 +127,7 @@ std::error_code list_dir(int fd, std::vector<DirEntry>& out, std::unordered_set<
       }
       if (seen.count(std::string(name)) || !keep(name, type)) continue;
       seen.emplace(name);
-      out.push_back({std::string(name), d->d_ino, type});
+      out.push_back({std::string(name), d->d_ino, type, upper});
     }
   }
 }
@@ -137,11 +138,11 @@ std::error_code view_empty(Overlay& o, const Where& w, bool lower_dir, bool& emp
   std::unordered_set<std::string> seen;
   std::error_code ec;
   if (sys::UniqueFd up = sys::open_dir(o.layers.upper(), at(w.rel), ec)) {
-    if ((ec = list_dir(up.get(), entries, seen, [](auto, auto) { return true; }))) return ec;
+    if ((ec = list_dir(up.get(), true, entries, seen, [](auto, auto) { return true; }))) return ec;
   }
   if (entries.empty() && lower_dir) {
     if (sys::UniqueFd low = sys::open_dir(o.layers.lower(), at(w.rel), ec)) {
-      ec = list_dir(low.get(), entries, seen, [&](std::string_view name, unsigned char type) {
+      ec = list_dir(low.get(), false, entries, seen, [&](std::string_view name, unsigned char type) {
         return (type == DT_REG || type == DT_DIR || type == DT_LNK) &&
                o.layers.child_visible(join(w.rel, name), type == DT_DIR);
       });
@@ -644,20 +645,20 @@ void op_setlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock
 // The merged listing of a directory: the workspace dir first (on a name clash
 // it wins), then what the root shows of it.
 std::error_code list(Overlay& o, Listing& l, bool in_upper) {
-  l.entries.push_back({".", l.ino, DT_DIR});
-  l.entries.push_back({"..", 0, DT_DIR});
+  l.entries.push_back({".", l.ino, DT_DIR, false});
+  l.entries.push_back({"..", 0, DT_DIR, false});
   std::unordered_set<std::string> seen;
   std::error_code ec;
   const std::string& rel = l.where.rel;
   if (in_upper) {
     l.upper = sys::open_dir(o.layers.upper(), at(rel), ec);
     if (!l.upper) return ec;
-    if ((ec = list_dir(l.upper.get(), l.entries, seen, [](auto, auto) { return true; }))) return ec;
+    if ((ec = list_dir(l.upper.get(), true, l.entries, seen, [](auto, auto) { return true; }))) return ec;
   }
   if (l.where.lower_dir) {
     l.lower = sys::open_dir(o.layers.lower(), at(rel), ec);
     if (!l.lower) return ec;
-    ec = list_dir(l.lower.get(), l.entries, seen, [&](std::string_view name, unsigned char type) {
+    ec = list_dir(l.lower.get(), false, l.entries, seen, [&](std::string_view name, unsigned char type) {
       return (type == DT_REG || type == DT_DIR || type == DT_LNK) &&
              o.layers.child_visible(join(rel, name), type == DT_DIR);
     });
@@ -669,8 +670,10 @@ std::error_code list(Overlay& o, Listing& l, bool in_upper) {
 // to cache listings (FOPEN_CACHE_DIR is its default then).
 void op_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { reply_err(req, ENOSYS); }
 
-// The listing a READDIR at `off` continues, or a new one at offset 0.
-std::shared_ptr<Listing> listing_for(Overlay& o, fuse_ino_t ino, off_t off, std::error_code& ec) {
+// The listing a READDIR at `off` continues, or a new one at offset 0 (then `fresh`).
+std::shared_ptr<Listing> listing_for(Overlay& o, fuse_ino_t ino, off_t off, std::error_code& ec,
+                                     bool& fresh) {
+  fresh = false;
   auto w = o.nodes.where(ino);
   if (!w) return ec = sys::make_error(ENOENT), nullptr;
   if (off > 0) {
@@ -686,6 +689,7 @@ std::shared_ptr<Listing> listing_for(Overlay& o, fuse_ino_t ino, off_t off, std:
   l->where = *w;  // lower_dir as found when the kernel looked the directory up
   l->ino = f.st.st_ino;
   if ((ec = list(o, *l, f.layer == Layer::upper))) return nullptr;
+  fresh = true;
   std::lock_guard lock(o.listings_mu);
   o.listings[ino] = l;
   return l;
@@ -701,7 +705,8 @@ void listing_done(Overlay& o, fuse_ino_t ino, const std::shared_ptr<Listing>& l)
 void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   Overlay& o = self(req);
   std::error_code ec;
-  auto l = listing_for(o, ino, off, ec);
+  bool fresh = false;
+  auto l = listing_for(o, ino, off, ec, fresh);
   if (!l) return reply_err(req, ec);
   std::lock_guard lock(l->mu);
   std::vector<char> buf(size);
@@ -724,11 +729,12 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
 void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   Overlay& o = self(req);
   std::error_code ec;
-  auto l = listing_for(o, ino, off, ec);
+  bool fresh = false;
+  auto l = listing_for(o, ino, off, ec, fresh);
   if (!l) return reply_err(req, ec);
   std::lock_guard lock(l->mu);
   // The workspace dir may have been created since the listing was taken.
-  if (!l->upper) l->upper = sys::open_dir(o.layers.upper(), at(l->where.rel), ec);
+  if (!l->upper && !fresh) l->upper = sys::open_dir(o.layers.upper(), at(l->where.rel), ec);
   std::vector<char> buf(size);
   size_t used = 0;
   for (size_t i = static_cast<size_t>(off); i < l->entries.size(); ++i) {
@@ -740,10 +746,15 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
       e.attr.st_mode = DTTOIF(d.type);
     } else {
       // Resolve again, through the directory's fds: the name may have been
-      // deleted, or materialized (and changed) in the workspace dir meanwhile.
+      // deleted, or materialized (and changed) in the workspace dir since the
+      // listing was taken. Not if it was taken in this request: a change
+      // through the view after the request began makes the kernel ignore the
+      // attributes in this reply (its attr_version check), and the
+      // materializer's links and copies keep a file's bytes and times.
       Where w{join(l->where.rel, d.name), l->where.lower_dir, false};
       Found f;
-      if (l->upper && !sys::lstat_at(l->upper.get(), d.name.c_str(), f.st)) {
+      bool try_upper = l->upper && (d.upper || !fresh);
+      if (try_upper && !sys::lstat_at(l->upper.get(), d.name.c_str(), f.st)) {
         f.layer = Layer::upper;
       } else if (l->lower && !sys::lstat_at(l->lower.get(), d.name.c_str(), f.st) &&
                  !o.layers.journal().hides(w.rel)) {
