@@ -112,7 +112,8 @@ ssize_t hook_writev(int fd, iovec* iov, int count, void* userdata) {
   if (count >= 1 && iov[0].iov_len >= sizeof(OutHeader)) {
     OutHeader h;
     std::memcpy(&h, iov[0].iov_base, sizeof h);
-    if (h.error == 0 && t_init_unique != 0 && h.unique == t_init_unique) patch_init(iov, count, g_modes_of(userdata));
+    if (h.error == 0 && t_init_unique != 0 && h.unique == t_init_unique)
+      patch_init(iov, count, g_modes_of(userdata));
     if (h.error == 0 && t_mark_fh != 0) patch_open(iov, count);
   }
   t_init_unique = 0;
