@@ -312,8 +312,15 @@ TEST_F(View, SkippedEntriesAreHiddenAndFreeToCreate) {
 bool kernel_has_passthrough() {
   struct utsname u {};
   int major = 0, minor = 0;
-  return ::uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
-         (major > 6 || (major == 6 && minor >= 9)) && ::geteuid() == 0;
+  if (::geteuid() != 0 || ::uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &major, &minor) != 2 ||
+      major < 6 || (major == 6 && minor < 9))
+    return false;
+  // Built with it? Where the kernel's config can be read, it says.
+  std::string config;
+  if (stdfs::exists("/proc/config.gz")) config = test::run_process({"zcat", "/proc/config.gz"}).out;
+  else if (stdfs::exists(std::string("/boot/config-") + u.release))
+    config = test::read_file(std::string("/boot/config-") + u.release);
+  return config.empty() || config.find("CONFIG_FUSE_PASSTHROUGH=y") != std::string::npos;
 }
 
 TEST_F(View, PassthroughServesBigFilesAndThePageCacheSmallOnes) {
