@@ -58,7 +58,8 @@ struct BackingMap {
 const unsigned long kIocBackingOpen = _IOW(229, 1, BackingMap);
 const unsigned long kIocBackingClose = _IOW(229, 2, uint32_t);
 
-ModesOf g_modes_of = nullptr;  // the same for every session of the process
+// The same for every session of the process; set again by each install().
+std::atomic<ModesOf> g_modes_of{nullptr};
 
 // Requests are read and answered by the same thread, so what a hook must
 // carry from a request to its reply is thread-local.
@@ -75,7 +76,7 @@ ssize_t hook_read(int fd, void* buf, size_t len, void* userdata) {
       InitIn in;
       std::memcpy(&in, static_cast<char*>(buf) + sizeof h, sizeof in);
       bool offered = (in.flags & kInitExt) && (in.flags2 & kPassthroughFlag2);
-      t_init_unique = offered && g_modes_of(userdata).wanted() ? h.unique : 0;
+      t_init_unique = offered && g_modes_of.load()(userdata).wanted() ? h.unique : 0;
     }
   }
   return n;
@@ -113,7 +114,7 @@ ssize_t hook_writev(int fd, iovec* iov, int count, void* userdata) {
     OutHeader h;
     std::memcpy(&h, iov[0].iov_base, sizeof h);
     if (h.error == 0 && t_init_unique != 0 && h.unique == t_init_unique)
-      patch_init(iov, count, g_modes_of(userdata));
+      patch_init(iov, count, g_modes_of.load()(userdata));
     if (h.error == 0 && t_mark_fh != 0) patch_open(iov, count);
   }
   t_init_unique = 0;
