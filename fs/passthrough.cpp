@@ -181,9 +181,7 @@ IoModes::Open IoModes::open(fuse_ino_t node, int fd, bool writable, bool created
     return {n.backing_id, false};
   }
   if (n.mode == Mode::passthrough && !same) {
-    // No open uses the old backing file (every OPEN answered with it was
-    // counted, and the kernel lets go of it before it sends the last RELEASE).
-    close_id(n);
+    close_id(n);  // (none is left: the last release closed it)
     n.changed = false;
     // Registered through a path-only fd of its own: the kernel keeps that
     // open file description for as long as the id lives, and it must not be
@@ -214,7 +212,16 @@ IoModes::Open IoModes::open(fuse_ino_t node, int fd, bool writable, bool created
 void IoModes::release(fuse_ino_t node, bool passthrough) {
   std::lock_guard lock(mu_);
   auto it = nodes_.find(node);
-  if (it != nodes_.end()) --(passthrough ? it->second.passthrough_opens : it->second.cached_opens);
+  if (it == nodes_.end()) return;
+  NodeIo& n = it->second;
+  if (!passthrough) {
+    --n.cached_opens;
+  } else if (--n.passthrough_opens == 0) {
+    // The last open is gone, and every OPEN answered with this id was counted:
+    // nobody can still use it. Kept any longer, it would keep an unlinked
+    // file's blocks allocated until the kernel forgets the node.
+    close_id(n);
+  }
 }
 
 void IoModes::content_changed(fuse_ino_t node) {

@@ -66,7 +66,7 @@ class IoModes {
   void content_changed(fuse_ino_t node);
   // The kernel released an open that `open` counted.
   void release(fuse_ino_t node, bool passthrough);
-  // The kernel forgot the node: its backing file is not needed any more.
+  // The kernel forgot the node.
   void forget(fuse_ino_t node);
   // The connection is gone: forget every count (its ids went with it).
   void clear();
@@ -76,10 +76,7 @@ class IoModes {
   enum class Mode { undecided, cached, passthrough };
   struct NodeIo {
     Mode mode = Mode::undecided;  // decided at the node's first open, kept until FORGET
-    // Registered for (dev, ino) until the node is forgotten or its file
-    // replaced: opens of a file come in bursts, and registering costs two
-    // ioctls and the kernel a file.
-    int backing_id = 0;
+    int backing_id = 0;  // registered for (dev, ino) while passthrough opens last
     dev_t dev = 0;
     ino_t ino = 0;
     int passthrough_opens = 0;
