@@ -40,7 +40,10 @@ namespace {
 using test::Snapshot;
 using test::TempDir;
 using test::blob;
+using test::changes_since;
+using test::compare_trees;
 using test::long_mode;
+using test::make_reference;
 using test::write_file;
 namespace stdfs = std::filesystem;
 using namespace std::chrono_literals;
@@ -119,21 +122,6 @@ void make_root(const stdfs::path& t, std::mt19937_64& rng) {
     }
   }
   ::symlink("no-such-file", (t / "debug/dangling").c_str());
-}
-
-// filtered(root) as a tree of private copies: the seeding engine with the
-// skip rules but no hardlinks, so that what the test does to the reference
-// can never reach the root. Modes, owners and mtimes are kept, as in the view.
-void make_reference(const stdfs::path& root, const stdfs::path& ref) {
-  stdfs::create_directories(ref);
-  config::Artifact a = *config::builtin().find("cargo");
-  a.link_rules = config::GlobSet{};
-  a.link_executables = false;
-  std::error_code ec;
-  seeding::Seeder s(sys::open_dir(AT_FDCWD, root.c_str(), ec), sys::open_dir(AT_FDCWD, ref.c_str(), ec), a,
-                    seeding::Options{});
-  auto failure = s.run();
-  ASSERT_FALSE(failure) << failure->to_string();
 }
 
 // ---- operations ----
@@ -542,35 +530,6 @@ class Generator {
   stdfs::path ref_;
   Paths& p_;
 };
-
-// ---- comparing trees ----
-
-// What counts as "changed by the test" for an mtime (see compare_trees): from
-// a little before now. Files get their times from the kernel's coarse clock,
-// which may lag CLOCK_REALTIME by a tick.
-int64_t changes_since() {
-  struct timespec ts {};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return (ts.tv_sec - 2) * 1000000000ll + ts.tv_nsec;
-}
-
-// The two trees, compared by test::diff (names, types, modes, owners, sizes,
-// contents, symlink targets, file mtimes; not inode numbers or link counts: the
-// workspace's files are hardlinks of the root's where the reference has
-// copies). A file or symlink changed during the sequence has the time of that
-// change, which differs between the two sides by the time between the two
-// calls: where both sides have an mtime from after `since`, it compares as
-// "recent". The root's mtimes and those set by utimensat (always before
-// `since`) compare exactly, so a lost utimens, or a copy that did not keep
-// the mtime, still shows.
-std::string compare_trees(const stdfs::path& view, const stdfs::path& ref, int64_t since) {
-  Snapshot a = test::snapshot(ref), b = test::snapshot(view);
-  for (auto& [path, e] : a) {
-    auto it = b.find(path);
-    if (it != b.end() && e.mtime_ns >= since && it->second.mtime_ns >= since) e.mtime_ns = it->second.mtime_ns = 0;
-  }
-  return test::diff(a, b);
-}
 
 // ---- the test ----
 

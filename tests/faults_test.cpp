@@ -34,7 +34,10 @@ namespace {
 using test::Snapshot;
 using test::TempDir;
 using test::blob;
+using test::changes_since;
+using test::compare_trees;
 using test::long_mode;
+using test::make_reference;
 using test::write_file;
 namespace stdfs = std::filesystem;
 using namespace std::chrono_literals;
@@ -45,40 +48,6 @@ uint64_t test_seed() {
   const char* v = std::getenv("SEEDFS_SEED");
   if (v && *v) return std::strtoull(v, nullptr, 10);
   return (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
-}
-
-// What counts as "changed by the test" for an mtime (see compare_trees): from
-// a little before now. Files get their times from the kernel's coarse clock,
-// which may lag CLOCK_REALTIME by a tick.
-int64_t changes_since() {
-  struct timespec ts {};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return (ts.tv_sec - 2) * 1000000000ll + ts.tv_nsec;
-}
-
-// filtered(root) as private copies (no hardlinks to the root: it may be changed).
-void make_reference(const stdfs::path& root, const stdfs::path& ref) {
-  stdfs::create_directories(ref);
-  config::Artifact a = *config::builtin().find("cargo");
-  a.link_rules = config::GlobSet{};
-  a.link_executables = false;
-  std::error_code ec;
-  seeding::Seeder s(sys::open_dir(AT_FDCWD, root.c_str(), ec), sys::open_dir(AT_FDCWD, ref.c_str(), ec), a,
-                    seeding::Options{});
-  auto failure = s.run();
-  ASSERT_FALSE(failure) << failure->to_string();
-}
-
-// test::diff of the two trees, where a file changed by the test (mtime after
-// `since` on both sides) compares as "recent": the two sides were written at
-// different instants. Every other mtime compares exactly.
-std::string compare_trees(const stdfs::path& got, const stdfs::path& want, int64_t since) {
-  Snapshot a = test::snapshot(want), b = test::snapshot(got);
-  for (auto& [path, e] : a) {
-    auto it = b.find(path);
-    if (it != b.end() && e.mtime_ns >= since && it->second.mtime_ns >= since) e.mtime_ns = it->second.mtime_ns = 0;
-  }
-  return test::diff(a, b);
 }
 
 // The errno of writing `data` to `p` opened with `flags` (open, write, fsync or close).

@@ -1,5 +1,7 @@
 #include "tests/test_util.hpp"
 
+#include <gtest/gtest.h>
+
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/time.h>
@@ -9,6 +11,9 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include "config/config.hpp"
+#include "seeding/seeder.hpp"
 
 namespace seedfs::test {
 
@@ -160,6 +165,33 @@ std::string diff(const Snapshot& before, const Snapshot& after, bool identity) {
   for (const auto& [path, e] : after)
     if (!before.count(path)) out << "added: " << path << "\n";
   return out.str();
+}
+
+void make_reference(const fs::path& root, const fs::path& ref) {
+  fs::create_directories(ref);
+  config::Artifact a = *config::builtin().find("cargo");
+  a.link_rules = config::GlobSet{};
+  a.link_executables = false;
+  std::error_code ec;
+  seeding::Seeder s(sys::open_dir(AT_FDCWD, root.c_str(), ec), sys::open_dir(AT_FDCWD, ref.c_str(), ec), a,
+                    seeding::Options{});
+  auto failure = s.run();
+  ASSERT_FALSE(failure) << failure->to_string();
+}
+
+int64_t changes_since() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return (ts.tv_sec - 2) * 1000000000ll + ts.tv_nsec;
+}
+
+std::string compare_trees(const fs::path& got, const fs::path& want, int64_t since) {
+  Snapshot a = snapshot(want), b = snapshot(got);
+  for (auto& [path, e] : a) {
+    auto it = b.find(path);
+    if (it != b.end() && e.mtime_ns >= since && it->second.mtime_ns >= since) e.mtime_ns = it->second.mtime_ns = 0;
+  }
+  return diff(a, b);
 }
 
 }  // namespace seedfs::test

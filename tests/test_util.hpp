@@ -63,6 +63,27 @@ std::string blob(const std::string& tag, size_t n);
 // SEEDFS_LONG=1: the long runs meant for a benchmark machine.
 bool long_mode();
 
+// filtered(root) as a tree of private copies: the seeding engine with the
+// cargo skip rules but no hardlinks, so that what a test does to the
+// reference can never reach the root. Modes, owners and mtimes are kept, as
+// in the view. A fatal test failure if seeding fails.
+void make_reference(const fs::path& root, const fs::path& ref);
+
+// What counts as "changed by the test" for an mtime (see compare_trees): from
+// a little before now. Files get their times from the kernel's coarse clock,
+// which may lag CLOCK_REALTIME by a tick.
+int64_t changes_since();
+
+// The two trees, compared by test::diff (names, types, modes, owners, sizes,
+// contents, symlink targets, file mtimes; not inode numbers or link counts: the
+// workspace's files are hardlinks of the root's where the reference has
+// copies). A file or symlink changed by the test has the time of that change,
+// which differs between the two sides by the time between the two calls:
+// where both sides have an mtime from after `since`, it compares as "recent".
+// The root's mtimes and those set by utimensat (always before `since`) compare
+// exactly, so a lost utimens, or a copy that did not keep the mtime, still shows.
+std::string compare_trees(const fs::path& got, const fs::path& want, int64_t since);
+
 struct Result {
   int rc = -1;      // exit code, or 128 + signal
   std::string out;  // stdout, and stderr too when merged
