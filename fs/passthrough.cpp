@@ -181,7 +181,6 @@ IoModes::Open IoModes::open(fuse_ino_t node, int fd, bool writable, bool created
     return {n.backing_id, false};
   }
   if (n.mode == Mode::passthrough && !same) {
-    close_id(n);  // (none is left: the last release closed it)
     n.changed = false;
     // Registered through a path-only fd of its own: the kernel keeps that
     // open file description for as long as the id lives, and it must not be
