@@ -2,10 +2,15 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <ctime>
 #include <fstream>
@@ -75,6 +80,7 @@ class Daemon {
       s.workers = plan_.workers;
       s.throttle = plan_.throttle;
       s.passthrough = plan_.passthrough;
+      s.on_change = [this] { changed(); };
       auto m = std::make_unique<ArtifactMount>(s);
       std::string why;
       if (auto ec = m->mount(why)) {
@@ -116,25 +122,32 @@ class Daemon {
 
  private:
   // Logs progress, handles signals, and returns once every mount is gone.
+  // Sleeps until a signal, a change in a mount, or the next progress line.
   int supervise() {
     sigset_t set;
     sigemptyset(&set);
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
-    auto interval = std::chrono::duration<double>(plan_.config.progress_interval);
-    auto next_progress = std::chrono::steady_clock::now() + interval;
+    sys::UniqueFd signals(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    using Clock = std::chrono::steady_clock;
+    auto interval = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(plan_.config.progress_interval));
+    auto next_progress = Clock::now() + interval;
     for (;;) {
       bool all_finished = true;
       for (auto& m : mounts_) all_finished &= m->finished();
       if (all_finished) break;
-      timespec ts{0, 100 * 1000 * 1000};
-      int sig = ::sigtimedwait(&set, nullptr, &ts);
-      if (sig > 0) {
-        spdlog::info("signal {}: unmounting; a later `seedfs mount` resumes", sig);
+      auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_progress - Clock::now());
+      pollfd fds[2] = {{signals.get(), POLLIN, 0}, {changed_.get(), POLLIN, 0}};
+      ::poll(fds, 2, static_cast<int>(std::max<int64_t>(wait.count(), 0)));
+      signalfd_siginfo info{};
+      if (::read(signals.get(), &info, sizeof info) == sizeof info) {
+        spdlog::info("signal {}: unmounting; a later `seedfs mount` resumes", info.ssi_signo);
         for (auto& m : mounts_) m->stop();
       }
-      cv_.notify_all();  // wake `wait` requests to look again
-      if (std::chrono::steady_clock::now() >= next_progress) {
-        next_progress += std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
+      uint64_t count = 0;
+      [[maybe_unused]] auto n = ::read(changed_.get(), &count, sizeof count);
+      if (auto now = Clock::now(); now >= next_progress) {
+        next_progress = std::max(next_progress + interval, now);
         for (auto& m : mounts_) {
           auto s = m->status();
           if (s.phase == Phase::scanning || s.phase == Phase::materializing)
@@ -145,6 +158,15 @@ class Daemon {
     bool ok = true;
     for (auto& m : mounts_) ok &= m->status().phase == Phase::done;
     return ok ? kOk : kFailed;
+  }
+
+  // A mount changed phase (from its own thread): `wait` requests look again,
+  // and the supervisor checks whether everything has finished.
+  void changed() {
+    { std::lock_guard lock(mu_); }  // a `wait` between its check and its sleep is not missed
+    cv_.notify_all();
+    uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(changed_.get(), &one, sizeof one);
   }
 
   std::string handle(const std::string& request) {
@@ -196,11 +218,13 @@ class Daemon {
 
   const DaemonPlan& plan_;
   std::time_t started_;
-  std::vector<std::unique_ptr<ArtifactMount>> mounts_;
-  ControlServer control_;
+  // Before the mounts: their threads call changed() until they are destroyed.
   std::mutex mu_;
   std::condition_variable cv_;
   bool shutting_down_ = false;
+  sys::UniqueFd changed_{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+  std::vector<std::unique_ptr<ArtifactMount>> mounts_;
+  ControlServer control_;
 };
 
 }  // namespace
@@ -208,7 +232,7 @@ class Daemon {
 int run_daemon(const DaemonPlan& plan, const ReadyFn& ready) {
   // Modes given to the view arrive masked already; the daemon must not mask them again.
   ::umask(0);
-  // Signals are taken by the supervising thread only (sigtimedwait): block them
+  // Signals are taken by the supervising thread only (a signalfd): block them
   // before any thread starts, so that every thread inherits the mask.
   sigset_t set;
   sigemptyset(&set);

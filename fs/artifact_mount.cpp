@@ -75,17 +75,28 @@ void ArtifactMount::start() {
 }
 
 void ArtifactMount::set_phase(Phase p, std::string error) {
-  std::lock_guard lock(mu_);
-  phase_ = p;
-  if (!error.empty()) error_ = std::move(error);
-  cv_.notify_all();
+  {
+    std::lock_guard lock(mu_);
+    phase_ = p;
+    if (!error.empty()) error_ = std::move(error);
+    cv_.notify_all();
+  }
+  changed();
+}
+
+void ArtifactMount::changed() const {
+  if (s_.on_change) s_.on_change();
 }
 
 void ArtifactMount::supervise() {
   while (!seeder_->wait_for(std::chrono::milliseconds(200))) {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (stop_requested_) break;
-    if (phase_ == Phase::scanning && seeder_->stats().scan_done) phase_ = Phase::materializing;
+    if (phase_ == Phase::scanning && seeder_->stats().scan_done) {
+      phase_ = Phase::materializing;
+      lock.unlock();
+      changed();
+    }
   }
   auto failure = seeder_->wait();
   bool stopping;
@@ -120,18 +131,24 @@ void ArtifactMount::unmount_and_drain(Phase final_phase) {
   if (lazy) {
     spdlog::info("{} is busy (open files or a working directory inside): unmounted lazily, "
                  "serving them until they are released", s_.ws_dir.string());
-    std::lock_guard lock(mu_);
-    lazy_ = true;
+    {
+      std::lock_guard lock(mu_);
+      lazy_ = true;
+    }
+    changed();  // settled for `seedfs wait`: new opens already reach the plain directory
   }
   while (!session_->wait_for(std::chrono::milliseconds(500))) {
   }
   overlay_->close_orphaned_handles();
   spdlog::info("{} {}: {}", final_phase == Phase::done ? "done" : "stopped", s_.artifact.name,
                s_.ws_dir.string());
-  std::lock_guard lock(mu_);
-  phase_ = final_phase;
-  finished_ = true;
-  cv_.notify_all();
+  {
+    std::lock_guard lock(mu_);
+    phase_ = final_phase;
+    finished_ = true;
+    cv_.notify_all();
+  }
+  changed();
 }
 
 void ArtifactMount::stop() {

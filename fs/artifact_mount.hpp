@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,6 +32,9 @@ struct MountSettings {
   unsigned max_threads = 64;
   // FUSE passthrough where the kernel and privileges allow (fs/passthrough.hpp).
   bool passthrough = true;
+  // Called, with no lock held, whenever the phase changes and when the mount
+  // has finished: `seedfs wait` and the daemon's exit follow at once.
+  std::function<void()> on_change;
 };
 
 enum class Phase {
@@ -80,6 +84,7 @@ class ArtifactMount {
  private:
   void supervise();
   void set_phase(Phase p, std::string error = {});
+  void changed() const;
   void unmount_and_drain(Phase final_phase);
 
   MountSettings s_;

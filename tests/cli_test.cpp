@@ -309,6 +309,34 @@ TEST_F(Cli, UnmountEarlyThenMountResumes) {
   EXPECT_EQ(test::diff(expected, test::snapshot(ws / "target")), "");
 }
 
+// SIGTERM (as from `kill`, or a shutdown) stops the daemon the way `seedfs
+// unmount` does: the mount goes, nothing is lost, and the next mount resumes.
+TEST_F(Cli, SigtermUnmountsAndTheNextMountResumes) {
+  SEEDFS_REQUIRE_FUSE_OR_SKIP();
+  make_root(60);
+  Snapshot expected = seeded_reference();
+  Result r = run({"mount", root.string(), ws.string(), "--throttle-us", "20000", "--json"});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  auto pid = static_cast<pid_t>(parse_json_subset(r.out)["pid"].value_or(int64_t{0}));
+  ASSERT_GT(pid, 0) << r.out;
+  write_file(ws / "target/debug/mine", "mine");
+  expected["debug/mine"] = test::snapshot(ws / "target")["debug/mine"];
+  for (int i = 0; i < 200 && status_of(ws)["files_done"].value_or(0) < 10; ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_EQ(status_of(ws)["phase"].value_or(std::string()), "materializing");
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  for (int i = 0; i < 250 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_NE(::kill(pid, 0), 0) << "the daemon must exit on SIGTERM";
+  EXPECT_FALSE(fs::mount_at((ws / "target").string())) << "and take its mount with it";
+  r = run({"status", ws.string()});
+  EXPECT_EQ(r.rc, 6) << show(r);
+  r = run({"mount", root.string(), ws.string()});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  r = run({"wait", ws.string()});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  for (int i = 0; i < 100 && fs::mount_at((ws / "target").string()); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(test::diff(expected, test::snapshot(ws / "target")), "");
+}
+
 // kill -9 of the daemon at several points; the next `seedfs mount` clears the
 // dead mount and converges to the tree an uninterrupted run gives.
 class CliKill : public Cli, public ::testing::WithParamInterface<int> {};
