@@ -8,6 +8,8 @@ Rows (medians over --rounds, all measured in this one run, on a fresh ext4):
   reading every file back (a build's inputs)              x direct
   full materialization under the mount vs `seedfs seed`   x
   daemon peak RSS                                         MB, at each scale
+  one FUSE round trip (statfs): as scheduled, and with the caller and the
+    daemon pinned to one CPU or to two                    us (what the other rows pay per request)
   cargo: first build in a new workspace, and a no-op build  (with --cargo-fixture)
 
 "Direct" is the same operation on a plain directory with the same entries
@@ -60,6 +62,11 @@ class Bench:
         out = subprocess.run([self.seedfs, "wait", ws, "--json"], env=self.env, check=True,
                              stdout=subprocess.PIPE).stdout
         return json.loads(out)
+
+    def wait_pid(self, ws):
+        out = subprocess.run([self.seedfs, "status", ws, "--json"], env=self.env, check=True,
+                             stdout=subprocess.PIPE).stdout
+        return json.loads(out)["pid"]
 
     def seed(self, root, ws):
         return timed(lambda: sh([self.seedfs, "seed", root, ws], env=self.env))
@@ -215,6 +222,48 @@ def bench_scale(b, scale, rows, goals):
     return median(t_mount)
 
 
+STATFS_LOOP = "import os, sys, time\n" \
+    "n = 20000; t = time.perf_counter()\n" \
+    "for _ in range(n): os.statvfs(sys.argv[1])\n" \
+    "print((time.perf_counter() - t) / n)\n"
+
+
+def bench_roundtrip(b, rows):
+    """One request to the daemon and its answer: statfs always reaches it."""
+    r = b.a.rounds
+    root = os.path.join(b.fs, "root-rt")
+    os.makedirs(os.path.join(root, "target"))
+    with open(os.path.join(root, "target", "file"), "w") as f:
+        f.write("x")
+    ws = b.new_dir("ws")
+    b.mount(root, ws, 10_000_000)  # stays mounted while measured
+    view = os.path.join(ws, "target")
+    pid = b.wait_pid(ws)
+
+    def loop(cpu=None):
+        pre = ["taskset", "-c", str(cpu)] if cpu is not None else []
+        out = subprocess.run(pre + ["python3", "-c", STATFS_LOOP, view], check=True,
+                             stdout=subprocess.PIPE, text=True).stdout
+        return float(out) * 1e6
+
+    free, same, other, direct = [], [], [], []
+    for _ in range(r):
+        sh(["taskset", "-a", "-p", "-c", "0-%d" % (os.cpu_count() - 1), str(pid)])
+        free.append(loop())
+        if os.cpu_count() >= 2:
+            sh(["taskset", "-a", "-p", "-c", "0", str(pid)])
+            same.append(loop(0))
+            other.append(loop(1))
+    b.unmount(ws)
+    for _ in range(r):
+        out = subprocess.run(["python3", "-c", STATFS_LOOP, root], check=True,
+                             stdout=subprocess.PIPE, text=True).stdout
+        direct.append(float(out) * 1e6)
+    rows.append(("one FUSE round trip (statfs): as scheduled / caller and daemon on one CPU / on two",
+                 f"{median(free):.1f} us / {median(same):.1f} us / {median(other):.1f} us", "-",
+                 f"{median(direct):.1f} us", "-"))
+
+
 def bench_read(b, rows, goals):
     """Sequential read of a 1 GiB file, warm: direct, through the view, through fuse-overlayfs."""
     r = b.a.rounds
@@ -314,6 +363,7 @@ def main():
         b = Bench(a, fs)
         for scale in a.scales:
             live[scale] = bench_scale(b, scale, rows, goals)
+        bench_roundtrip(b, rows)
         if not a.no_read:
             bench_read(b, rows, goals)
         if a.cargo_fixture:
