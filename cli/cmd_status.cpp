@@ -145,10 +145,19 @@ bool all_settled(const toml::table& t) {
   return true;
 }
 
+// `seedfs wait`: 0 only when every artifact is done (or detached lazily with
+// everything materialized); a failed or stopped one is not done.
 int exit_code_of(const toml::table& t) {
   if (const toml::array* arts = t["artifacts"].as_array())
-    for (const auto& node : *arts)
-      if ((*node.as_table())["phase"].value_or(std::string()) == "failed") return kFailed;
+    for (const auto& node : *arts) {
+      std::string phase = (*node.as_table())["phase"].value_or(std::string());
+      if (phase == "failed") return kFailed;
+      if (phase == "stopped") {
+        spdlog::error("{} was stopped before it was done (`seedfs unmount` or a signal): "
+                      "`seedfs mount` resumes it", (*node.as_table())["mountpoint"].value_or(std::string()));
+        return kFailed;
+      }
+    }
   return kOk;
 }
 

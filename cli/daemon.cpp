@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <memory>
@@ -32,11 +33,17 @@ using fs::Phase;
 // Settled: nothing more will happen without the user (done, failed, or
 // detached lazily and only serving files still open).
 // The daemon runs with umask 0 (see run_daemon): its own files get explicit modes.
+// Written whole or not at all (a temp file renamed over it): clients read it at any time.
 void write_private(const std::filesystem::path& p, const std::string& text) {
   std::error_code ec;
-  sys::UniqueFd fd = sys::open_at(AT_FDCWD, p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600, ec);
+  std::filesystem::path tmp = p.string() + ".tmp";
+  sys::UniqueFd fd = sys::open_at(AT_FDCWD, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600, ec);
   if (!fd) return spdlog::warn("cannot write {}: {}", p.string(), ec.message());
-  [[maybe_unused]] auto n = ::write(fd.get(), text.data(), text.size());
+  bool ok = ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  if (!ok || ::rename(tmp.c_str(), p.c_str()) != 0) {
+    spdlog::warn("cannot write {}: {}", p.string(), std::strerror(errno));
+    ::unlink(tmp.c_str());
+  }
 }
 
 bool settled(const fs::MountStatus& s) {
@@ -71,6 +78,9 @@ class Daemon {
   explicit Daemon(const DaemonPlan& plan) : plan_(plan), started_(std::time(nullptr)) {}
 
   int run(const ReadyFn& ready) {
+    // A previous daemon's last word must not answer for this one (after a
+    // kill -9 of this one, `seedfs wait` should find the dead mount instead).
+    ::unlink(plan_.state.last_status.c_str());
     for (const auto& a : plan_.artifacts) {
       fs::MountSettings s;
       s.artifact = *a.artifact;
@@ -107,14 +117,16 @@ class Daemon {
       std::lock_guard lock(mu_);
       shutting_down_ = true;
     }
-    cv_.notify_all();
-    control_.stop();
-    // The last word, for `seedfs wait` and `status` asked after the daemon is gone.
+    // The last word, for `seedfs wait` and `status` asked after the daemon is
+    // gone: written before the socket closes, so that a client that finds no
+    // daemon finds it.
     {
       std::ostringstream out;
       out << toml::toml_formatter{status()} << "\n";
       write_private(plan_.state.last_status, out.str());
     }
+    cv_.notify_all();
+    control_.stop();
     ::unlink(plan_.state.pid_file.c_str());
     spdlog::info("daemon exits ({})", rc == kOk ? "all done" : "not complete");
     return rc;

@@ -309,6 +309,39 @@ TEST_F(Cli, UnmountEarlyThenMountResumes) {
   EXPECT_EQ(test::diff(expected, test::snapshot(ws / "target")), "");
 }
 
+// `seedfs wait` exits 0 only for a workspace that is done: a stopped one is
+// not, and after a daemon was killed, the last word of an earlier daemon of the
+// same workspace must not answer for it.
+TEST_F(Cli, WaitTellsStoppedFromDoneAndIgnoresAnEarlierDaemonsStatus) {
+  SEEDFS_REQUIRE_FUSE_OR_SKIP();
+  make_root(60);
+  Snapshot expected = seeded_reference();
+  Result r = run({"mount", root.string(), ws.string(), "--throttle-us", "20000"});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  r = run({"unmount", ws.string()});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  r = run({"wait", ws.string()});
+  EXPECT_EQ(r.rc, 1) << show(r);
+  EXPECT_NE(r.err.find("stopped before it was done"), std::string::npos) << show(r);
+
+  r = run({"mount", root.string(), ws.string(), "--throttle-us", "20000", "--json"});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  auto pid = static_cast<pid_t>(parse_json_subset(r.out)["pid"].value_or(int64_t{0}));
+  ASSERT_GT(pid, 0) << r.out;
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(20ms);
+  r = run({"wait", ws.string()});
+  EXPECT_EQ(r.rc, 6) << show(r);
+  EXPECT_NE(r.err.find("dead seedfs mount"), std::string::npos) << show(r);
+
+  r = run({"mount", root.string(), ws.string()});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  r = run({"wait", ws.string()});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  for (int i = 0; i < 100 && fs::mount_at((ws / "target").string()); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(test::diff(expected, test::snapshot(ws / "target")), "");
+}
+
 // SIGTERM (as from `kill`, or a shutdown) stops the daemon the way `seedfs
 // unmount` does: the mount goes, nothing is lost, and the next mount resumes.
 TEST_F(Cli, SigtermUnmountsAndTheNextMountResumes) {
