@@ -89,6 +89,30 @@ class Cli : public ::testing::Test {
     return test::snapshot(ref / "p/target");
   }
 
+  // `seedfs mount` with the materializer slowed down (20 ms per file on 2
+  // workers: seconds to act in); `pid` is the daemon's.
+  void mount_slowly(pid_t& pid) {
+    Result r = run({"mount", root.string(), ws.string(), "--throttle-us", "20000", "--json"});
+    ASSERT_EQ(r.rc, 0) << show(r);
+    pid = static_cast<pid_t>(parse_json_subset(r.out)["pid"].value_or(int64_t{0}));
+    ASSERT_GT(pid, 0) << r.out;
+  }
+
+  // Sends `sig` to the daemon; true once it is gone (within 5 s).
+  static bool signal_and_reap(pid_t pid, int sig) {
+    if (::kill(pid, sig) != 0) return false;
+    for (int i = 0; i < 250 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(20ms);
+    return ::kill(pid, 0) != 0;
+  }
+
+  // `seedfs wait` succeeds, the mount goes, and the workspace is `expected`.
+  void wait_and_compare(const Snapshot& expected) {
+    Result r = run({"wait", ws.string()});
+    EXPECT_EQ(r.rc, 0) << show(r);
+    for (int i = 0; i < 100 && fs::mount_at((ws / "target").string()); ++i) std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(test::diff(expected, test::snapshot(ws / "target")), "");
+  }
+
   toml::table status_of(const stdfs::path& w) {
     Result r = run({"status", w.string(), "--json"});
     EXPECT_EQ(r.rc, 0) << show(r);
@@ -303,10 +327,7 @@ TEST_F(Cli, UnmountEarlyThenMountResumes) {
   EXPECT_EQ(r.rc, 6) << show(r);
   r = run({"mount", root.string(), ws.string()});
   ASSERT_EQ(r.rc, 0) << show(r);
-  r = run({"wait", ws.string()});
-  EXPECT_EQ(r.rc, 0) << show(r);
-  for (int i = 0; i < 100 && fs::mount_at((ws / "target").string()); ++i) std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(test::diff(expected, test::snapshot(ws / "target")), "");
+  wait_and_compare(expected);
 }
 
 // `seedfs wait` exits 0 only for a workspace that is done: a stopped one is
@@ -324,22 +345,16 @@ TEST_F(Cli, WaitTellsStoppedFromDoneAndIgnoresAnEarlierDaemonsStatus) {
   EXPECT_EQ(r.rc, 1) << show(r);
   EXPECT_NE(r.err.find("stopped before it was done"), std::string::npos) << show(r);
 
-  r = run({"mount", root.string(), ws.string(), "--throttle-us", "20000", "--json"});
-  ASSERT_EQ(r.rc, 0) << show(r);
-  auto pid = static_cast<pid_t>(parse_json_subset(r.out)["pid"].value_or(int64_t{0}));
-  ASSERT_GT(pid, 0) << r.out;
-  ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(20ms);
+  pid_t pid = 0;
+  ASSERT_NO_FATAL_FAILURE(mount_slowly(pid));
+  ASSERT_TRUE(signal_and_reap(pid, SIGKILL));
   r = run({"wait", ws.string()});
   EXPECT_EQ(r.rc, 6) << show(r);
   EXPECT_NE(r.err.find("dead seedfs mount"), std::string::npos) << show(r);
 
   r = run({"mount", root.string(), ws.string()});
   ASSERT_EQ(r.rc, 0) << show(r);
-  r = run({"wait", ws.string()});
-  EXPECT_EQ(r.rc, 0) << show(r);
-  for (int i = 0; i < 100 && fs::mount_at((ws / "target").string()); ++i) std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(test::diff(expected, test::snapshot(ws / "target")), "");
+  wait_and_compare(expected);
 }
 
 // SIGTERM (as from `kill`, or a shutdown) stops the daemon the way `seedfs
@@ -348,26 +363,19 @@ TEST_F(Cli, SigtermUnmountsAndTheNextMountResumes) {
   SEEDFS_REQUIRE_FUSE_OR_SKIP();
   make_root(60);
   Snapshot expected = seeded_reference();
-  Result r = run({"mount", root.string(), ws.string(), "--throttle-us", "20000", "--json"});
-  ASSERT_EQ(r.rc, 0) << show(r);
-  auto pid = static_cast<pid_t>(parse_json_subset(r.out)["pid"].value_or(int64_t{0}));
-  ASSERT_GT(pid, 0) << r.out;
+  pid_t pid = 0;
+  ASSERT_NO_FATAL_FAILURE(mount_slowly(pid));
   write_file(ws / "target/debug/mine", "mine");
   expected["debug/mine"] = test::snapshot(ws / "target")["debug/mine"];
   for (int i = 0; i < 200 && status_of(ws)["files_done"].value_or(0) < 10; ++i) std::this_thread::sleep_for(20ms);
   ASSERT_EQ(status_of(ws)["phase"].value_or(std::string()), "materializing");
-  ASSERT_EQ(::kill(pid, SIGTERM), 0);
-  for (int i = 0; i < 250 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(20ms);
-  EXPECT_NE(::kill(pid, 0), 0) << "the daemon must exit on SIGTERM";
+  EXPECT_TRUE(signal_and_reap(pid, SIGTERM)) << "the daemon must exit on SIGTERM";
   EXPECT_FALSE(fs::mount_at((ws / "target").string())) << "and take its mount with it";
-  r = run({"status", ws.string()});
+  Result r = run({"status", ws.string()});
   EXPECT_EQ(r.rc, 6) << show(r);
   r = run({"mount", root.string(), ws.string()});
   ASSERT_EQ(r.rc, 0) << show(r);
-  r = run({"wait", ws.string()});
-  EXPECT_EQ(r.rc, 0) << show(r);
-  for (int i = 0; i < 100 && fs::mount_at((ws / "target").string()); ++i) std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(test::diff(expected, test::snapshot(ws / "target")), "");
+  wait_and_compare(expected);
 }
 
 // kill -9 of the daemon at several points; the next `seedfs mount` clears the
@@ -378,11 +386,8 @@ TEST_P(CliKill, KilledDaemonIsClearedAndResumed) {
   SEEDFS_REQUIRE_FUSE_OR_SKIP();
   make_root(80);
   Snapshot expected = seeded_reference();
-  // 240 files at 20 ms each on 2 workers: a few seconds to act in.
-  Result r = run({"mount", root.string(), ws.string(), "--throttle-us", "20000", "--json"});
-  ASSERT_EQ(r.rc, 0) << show(r);
-  auto pid = static_cast<pid_t>(parse_json_subset(r.out)["pid"].value_or(int64_t{0}));
-  ASSERT_GT(pid, 0) << r.out;
+  pid_t pid = 0;
+  ASSERT_NO_FATAL_FAILURE(mount_slowly(pid));  // 240 files: a few seconds to act in
   int point = GetParam();
   if (point >= 1) {  // during the links
     for (int i = 0; i < 200 && status_of(ws)["files_done"].value_or(0) < 40; ++i) std::this_thread::sleep_for(20ms);
@@ -404,18 +409,14 @@ TEST_P(CliKill, KilledDaemonIsClearedAndResumed) {
   std::string phase = status_of(ws)["phase"].value_or(std::string());
   ASSERT_TRUE(phase == "materializing" || (point == 0 && phase == "scanning"))
       << "the kill must come while materializing, not in phase " << phase;
-  ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(signal_and_reap(pid, SIGKILL));
   EXPECT_TRUE(fs::is_dead_mount((ws / "target").string())) << "a killed daemon leaves a dead mount";
-  r = run({"status", ws.string()});
+  Result r = run({"status", ws.string()});
   EXPECT_EQ(r.rc, 6) << show(r);
   r = run({"mount", root.string(), ws.string()});
   ASSERT_EQ(r.rc, 0) << show(r);
   EXPECT_NE(r.err.find("dead mount"), std::string::npos) << r.err;
-  r = run({"wait", ws.string()});
-  EXPECT_EQ(r.rc, 0) << show(r);
-  for (int i = 0; i < 100 && fs::mount_at((ws / "target").string()); ++i) std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(test::diff(expected, test::snapshot(ws / "target")), "");
+  wait_and_compare(expected);
 }
 
 std::string kill_point_name(const ::testing::TestParamInfo<int>& info) {
