@@ -30,8 +30,6 @@ namespace {
 using fs::ArtifactMount;
 using fs::Phase;
 
-// Settled: nothing more will happen without the user (done, failed, or
-// detached lazily and only serving files still open).
 // The daemon runs with umask 0 (see run_daemon): its own files get explicit modes.
 // Written whole or not at all (a temp file renamed over it): clients read it at any time.
 void write_private(const std::filesystem::path& p, const std::string& text) {
@@ -46,6 +44,8 @@ void write_private(const std::filesystem::path& p, const std::string& text) {
   }
 }
 
+// Settled: nothing more will happen without the user (done, failed, or
+// detached lazily and only serving files still open).
 bool settled(const fs::MountStatus& s) {
   return s.phase == Phase::done || s.phase == Phase::failed || s.phase == Phase::stopped ||
          (s.phase == Phase::draining && s.lazy);
@@ -140,6 +140,7 @@ class Daemon {
     sigemptyset(&set);
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
     sys::UniqueFd signals(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signals) spdlog::warn("signalfd: {}: SIGTERM will not unmount", std::strerror(errno));
     using Clock = std::chrono::steady_clock;
     auto interval = std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(plan_.config.progress_interval));
