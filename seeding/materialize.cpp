@@ -241,20 +241,24 @@ std::error_code copy_symlink(int src_dir, const char* src_name, int dst_dir,
   return {};
 }
 
-std::error_code make_dir(int dst_dir, const char* name, mode_t mode, bool& created) {
+std::error_code make_dir(int dst_dir, const char* name, mode_t mode, bool& created,
+                         bool* widened) {
   created = false;
   mode_t want = (mode & 07777) | S_IRWXU;
+  if (widened) *widened = false;
   if (::mkdirat(dst_dir, name, want) == 0) {
     created = true;
     // mkdir applies the umask; the root's mode is what we want.
     if ((want & sys::process_umask()) && ::fchmodat(dst_dir, name, want, 0) != 0)
       return last_error();
+    if (widened) *widened = want != (mode & 07777);
     return {};
   }
   if (errno != EEXIST) return last_error();
   struct stat st {};
   if (auto ec = sys::lstat_at(dst_dir, name, st)) return ec;
   if (!S_ISDIR(st.st_mode)) return sys::make_error(ENOTDIR);
+  if (widened) *widened = want != (mode & 07777) && (st.st_mode & 07777) == want;
   return {};
 }
 

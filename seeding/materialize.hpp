@@ -55,6 +55,10 @@ std::error_code copy_symlink(int src_dir, const char* src_name, int dst_dir,
 // Creates directory `name` with `mode` plus owner rwx (so that it can be filled;
 // the caller restores `mode` afterwards where it differs). `created` tells
 // whether it is new; an existing directory is fine, anything else is ENOTDIR.
-std::error_code make_dir(int dst_dir, const char* name, mode_t mode, bool& created);
+// `widened`: the directory, new or not, has that mode plus owner rwx where
+// `mode` lacks it, as this function leaves it (a run that was interrupted, or
+// the view, made it): the caller restores `mode` for it too.
+std::error_code make_dir(int dst_dir, const char* name, mode_t mode, bool& created,
+                         bool* widened = nullptr);
 
 }  // namespace seedfs::seeding

@@ -314,9 +314,9 @@ struct Seeder::Impl {
   bool make_dir_guarded(DirPair& dir, const char* name, const std::string& child, mode_t mode) {
     Timed timed(n.mkdir_ns);
     std::error_code ec;
-    bool created = false;
+    bool created = false, widened = false;
     bool went = guarded(child, EntryKind::directory,
-                        [&] { ec = make_dir(dir.dst.get(), name, mode, created); });
+                        [&] { ec = make_dir(dir.dst.get(), name, mode, created, &widened); });
     if (!went) {
       n.left_to_view.fetch_add(1, std::memory_order_relaxed);
       return false;
@@ -326,12 +326,10 @@ struct Seeder::Impl {
       return false;
     }
     if (ec) return fail(child, "mkdir", ec), false;
-    if (created) {
-      n.dirs_created.fetch_add(1, std::memory_order_relaxed);
-      if ((mode & S_IRWXU) != S_IRWXU) {
-        std::lock_guard lock(mu);
-        dir_modes.emplace_back(child, mode & 07777);
-      }
+    if (created) n.dirs_created.fetch_add(1, std::memory_order_relaxed);
+    if (widened) {
+      std::lock_guard lock(mu);
+      dir_modes.emplace_back(child, mode & 07777);
     }
     return true;
   }
@@ -415,8 +413,15 @@ struct Seeder::Impl {
     if (finished) return;
     std::sort(dir_modes.begin(), dir_modes.end(),
               [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    // Only where the mode is still the one make_dir gave: a chmod made
+    // meanwhile (through the view) is the workspace's own and stays.
     if (!failure && !was_cancelled)
-      for (const auto& [rel, mode] : dir_modes) ::fchmodat(dest.get(), rel.c_str(), mode, 0);
+      for (const auto& [rel, mode] : dir_modes) {
+        struct stat st {};
+        if (!sys::lstat_at(dest.get(), rel.c_str(), st) && S_ISDIR(st.st_mode) &&
+            (st.st_mode & 07777) == (mode | S_IRWXU))
+          ::fchmodat(dest.get(), rel.c_str(), mode, 0);
+      }
     elapsed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started)
                      .count();
     finished = true;

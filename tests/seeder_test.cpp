@@ -368,6 +368,46 @@ TEST(Seeder, CancelStopsEarlyWithoutFailure) {
   EXPECT_TRUE(st.finished);
 }
 
+// A directory without owner write permission is made writable to be filled
+// and given its mode back at the end, also when the run that made it was
+// interrupted and a later one completes it. A mode the workspace chose itself
+// is kept.
+TEST(Seeder, ReadOnlyDirsGetTheirModeBackAfterAnInterruptedRun) {
+  TempDir tmp;
+  auto root = tmp / "root", dest = tmp / "ws";
+  for (int f = 0; f < 100; ++f) write_file(root / "ro/sub" / (std::to_string(f) + ".rlib"), "x");
+  ::chmod((root / "ro/sub").c_str(), 0555);
+  ::chmod((root / "ro").c_str(), 0555);
+  write_file(root / "other/a.rlib", "a");
+  ::chmod((root / "other").c_str(), 0500);
+  write_file(dest / "other/mine", "mine");
+  ::chmod((dest / "other").c_str(), 0750);  // the workspace's own choice
+  Snapshot before = test::snapshot(root);
+
+  fs::create_directories(dest);
+  Options slow;
+  slow.throttle = std::chrono::milliseconds(5);
+  {
+    Seeder s(open_dir(root), open_dir(dest), cargo(), slow);
+    s.start();
+    while (s.stats().files_done < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    s.cancel();
+    EXPECT_FALSE(s.wait());
+    ASSERT_TRUE(s.cancelled());
+  }
+  ASSERT_EQ(lstat_of(dest / "ro/sub").st_mode & 07777, 0755u) << "left writable by the interrupted run";
+
+  SeedRun r = seed(root, dest);
+  ASSERT_FALSE(r.failure) << r.failure->to_string();
+  EXPECT_EQ(lstat_of(dest / "ro").st_mode & 07777, 0555u);
+  EXPECT_EQ(lstat_of(dest / "ro/sub").st_mode & 07777, 0555u);
+  EXPECT_TRUE(fs::exists(dest / "ro/sub/99.rlib"));
+  EXPECT_EQ(lstat_of(dest / "other").st_mode & 07777, 0750u);
+  EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
+  ::chmod((dest / "ro").c_str(), 0755);  // so that TempDir can remove it
+  ::chmod((dest / "ro/sub").c_str(), 0755);
+}
+
 TEST(Seeder, ProgressMovesWhileRunning) {
   TempDir tmp;
   auto root = tmp / "root", dest = tmp / "ws";
