@@ -150,11 +150,12 @@ bool all_settled(const toml::table& t) {
 int exit_code_of(const toml::table& t) {
   if (const toml::array* arts = t["artifacts"].as_array())
     for (const auto& node : *arts) {
-      std::string phase = (*node.as_table())["phase"].value_or(std::string());
+      const toml::table& a = *node.as_table();
+      std::string phase = a["phase"].value_or(std::string());
       if (phase == "failed") return kFailed;
       if (phase == "stopped") {
         spdlog::error("{} was stopped before it was done (`seedfs unmount` or a signal): "
-                      "`seedfs mount` resumes it", (*node.as_table())["mountpoint"].value_or(std::string()));
+                      "`seedfs mount` resumes it", a["mountpoint"].value_or(std::string()));
         return kFailed;
       }
     }

@@ -63,7 +63,7 @@ class Bench:
                              stdout=subprocess.PIPE).stdout
         return json.loads(out)
 
-    def wait_pid(self, ws):
+    def daemon_pid(self, ws):
         out = subprocess.run([self.seedfs, "status", ws, "--json"], env=self.env, check=True,
                              stdout=subprocess.PIPE).stdout
         return json.loads(out)["pid"]
@@ -238,27 +238,24 @@ def bench_roundtrip(b, rows):
     ws = b.new_dir("ws")
     b.mount(root, ws, 10_000_000)  # stays mounted while measured
     view = os.path.join(ws, "target")
-    pid = b.wait_pid(ws)
+    pid = b.daemon_pid(ws)
 
-    def loop(cpu=None):
+    def loop(path, cpu=None):
         pre = ["taskset", "-c", str(cpu)] if cpu is not None else []
-        out = subprocess.run(pre + ["python3", "-c", STATFS_LOOP, view], check=True,
+        out = subprocess.run(pre + ["python3", "-c", STATFS_LOOP, path], check=True,
                              stdout=subprocess.PIPE, text=True).stdout
         return float(out) * 1e6
 
-    free, same, other, direct = [], [], [], []
+    free, same, other = [], [], []
     for _ in range(r):
         sh(["taskset", "-a", "-p", "-c", "0-%d" % (os.cpu_count() - 1), str(pid)])
-        free.append(loop())
+        free.append(loop(view))
         if os.cpu_count() >= 2:
             sh(["taskset", "-a", "-p", "-c", "0", str(pid)])
-            same.append(loop(0))
-            other.append(loop(1))
+            same.append(loop(view, 0))
+            other.append(loop(view, 1))
     b.unmount(ws)
-    for _ in range(r):
-        out = subprocess.run(["python3", "-c", STATFS_LOOP, root], check=True,
-                             stdout=subprocess.PIPE, text=True).stdout
-        direct.append(float(out) * 1e6)
+    direct = [loop(root) for _ in range(r)]
     rows.append(("one FUSE round trip (statfs): as scheduled / caller and daemon on one CPU / on two",
                  f"{median(free):.1f} us / {median(same):.1f} us / {median(other):.1f} us", "-",
                  f"{median(direct):.1f} us", "-"))

@@ -350,10 +350,13 @@ TEST(Seeder, SubtreeOnly) {
   EXPECT_FALSE(fs::exists(dest / "debug/deps"));
 }
 
-TEST(Seeder, CancelStopsEarlyWithoutFailure) {
-  TempDir tmp;
-  auto root = tmp / "root", dest = tmp / "ws";
-  for (int f = 0; f < 200; ++f) write_file(root / "d" / (std::to_string(f) + ".rlib"), "x");
+// A slowed-down run (5 ms per file), cancelled once it has done 3 files.
+struct CancelledRun {
+  Stats stats;
+  bool failed = false;
+  bool cancelled = false;
+};
+CancelledRun seed_and_cancel(const fs::path& root, const fs::path& dest) {
   fs::create_directories(dest);
   Options opts;
   opts.throttle = std::chrono::milliseconds(5);
@@ -361,11 +364,22 @@ TEST(Seeder, CancelStopsEarlyWithoutFailure) {
   s.start();
   while (s.stats().files_done < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   s.cancel();
-  EXPECT_FALSE(s.wait());
-  EXPECT_TRUE(s.cancelled());
-  auto st = s.stats();
-  EXPECT_LT(st.files_done, 200u);
-  EXPECT_TRUE(st.finished);
+  CancelledRun r;
+  r.failed = s.wait().has_value();
+  r.cancelled = s.cancelled();
+  r.stats = s.stats();
+  return r;
+}
+
+TEST(Seeder, CancelStopsEarlyWithoutFailure) {
+  TempDir tmp;
+  auto root = tmp / "root", dest = tmp / "ws";
+  for (int f = 0; f < 200; ++f) write_file(root / "d" / (std::to_string(f) + ".rlib"), "x");
+  CancelledRun r = seed_and_cancel(root, dest);
+  EXPECT_FALSE(r.failed);
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_LT(r.stats.files_done, 200u);
+  EXPECT_TRUE(r.stats.finished);
 }
 
 // A directory without owner write permission is made writable to be filled
@@ -384,17 +398,9 @@ TEST(Seeder, ReadOnlyDirsGetTheirModeBackAfterAnInterruptedRun) {
   ::chmod((dest / "other").c_str(), 0750);  // the workspace's own choice
   Snapshot before = test::snapshot(root);
 
-  fs::create_directories(dest);
-  Options slow;
-  slow.throttle = std::chrono::milliseconds(5);
-  {
-    Seeder s(open_dir(root), open_dir(dest), cargo(), slow);
-    s.start();
-    while (s.stats().files_done < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    s.cancel();
-    EXPECT_FALSE(s.wait());
-    ASSERT_TRUE(s.cancelled());
-  }
+  CancelledRun first = seed_and_cancel(root, dest);
+  EXPECT_FALSE(first.failed);
+  ASSERT_TRUE(first.cancelled);
   ASSERT_EQ(lstat_of(dest / "ro/sub").st_mode & 07777, 0755u) << "left writable by the interrupted run";
 
   SeedRun r = seed(root, dest);
