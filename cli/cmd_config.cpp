@@ -61,6 +61,8 @@ int cmd_config(const ConfigArgs& args) {
                                                           std::to_string(cfg.effective_workers()) +
                                                           " here)"));
   line("progress_interval", *t.get("progress_interval"), cfg.origin.at("progress_interval") + " (seconds)");
+  line("sync_mtimes", *t.get("sync_mtimes"),
+       cfg.origin.at("sync_mtimes") + " (a new git worktree's unchanged files get the root's mtimes)");
   for (const auto& a : cfg.artifacts) {
     std::cout << "\n[artifacts." << a.name << "]\n";
     const toml::table& at = *t["artifacts"][a.name].as_table();

@@ -13,6 +13,7 @@
 #include "cli/daemon.hpp"
 #include "cli/output.hpp"
 #include "cli/paths.hpp"
+#include "cli/sources.hpp"
 #include "cli/state.hpp"
 #include "fs/mount.hpp"
 
@@ -63,10 +64,12 @@ void print_mounted(const MountArgs& args, const DaemonPlan& plan, pid_t pid) {
                                      {"pid", static_cast<int64_t>(pid)},
                                      {"log", plan.state.log.string()},
                                      {"socket", plan.state.socket.string()},
+                                     {"sources", sources_table(plan.sources)},
                                      {"mounts", std::move(mounts)}})
               << std::endl;
     return;
   }
+ std::cout << sources_line(plan.sources) << "\n";
   for (const auto& a : plan.artifacts)
     std::cout << "mounted " << a.artifact->name << ": " << a.ws_dir.string() << " shows "
               << a.root_dir.string() << "; materializing in the background\n";
@@ -158,7 +161,10 @@ int cmd_mount(const MountArgs& args) {
   std::filesystem::create_directories(state.state_dir, ec);
   if (ec) return spdlog::error("cannot create {}: {}", state.state_dir.string(), ec.message()), kFailed;
 
-  DaemonPlan plan{projects, cfg, dirs, state};
+  // Before the view is live: a build started the moment `mount` returns must
+  // already see the synced mtimes.
+  git::MtimeSync sources = prepare_sources(projects, dirs, cfg.sync_mtimes && !args.no_sync_mtimes, false);
+  DaemonPlan plan{projects, cfg, dirs, state, sources};
   plan.workers = args.workers ? *args.workers : cfg.effective_workers();
   plan.throttle = std::chrono::microseconds(args.throttle_us);
   plan.passthrough = !args.no_passthrough;

@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "cli/paths.hpp"
+#include "cli/sources.hpp"
 #include "seeding/seeder.hpp"
 #include "seeding/sys.hpp"
 
@@ -47,6 +48,9 @@ int cmd_seed(const SeedArgs& args) {
   // Every refusal before anything is touched.
   for (const auto& d : dirs)
     if (auto e = check_not_building(d, args.force)) return spdlog::error("{}", e->message), e->code;
+
+  git::MtimeSync sources = prepare_sources(projects, dirs, cfg.sync_mtimes && !args.no_sync_mtimes, args.dry_run);
+  if (!args.common.json) std::cout << sources_line(sources, args.dry_run) << "\n";
 
   toml::array results;
   int rc = kOk;
@@ -99,7 +103,9 @@ int cmd_seed(const SeedArgs& args) {
     if (failure) break;  // fail fast: the next artifact would only add noise
   }
   if (args.common.json)
-    std::cout << to_json(toml::table{{"ok", rc == kOk}, {"artifacts", std::move(results)}}) << "\n";
+    std::cout << to_json(toml::table{{"ok", rc == kOk}, {"sources", sources_table(sources)},
+                                     {"artifacts", std::move(results)}})
+              << "\n";
   return rc;
 }
 

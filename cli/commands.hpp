@@ -20,6 +20,7 @@ struct SeedArgs {
   bool no_skip = false;
   bool dry_run = false;
   bool force = false;
+  bool no_sync_mtimes = false;
   unsigned throttle_us = 0;  // hidden: a pause per file, for tests
   size_t batch_size = 0;     // hidden: files per queued batch (benchmarks)
 };
@@ -41,6 +42,7 @@ struct MountArgs {
   std::optional<std::string> artifact;
   std::optional<unsigned> workers;
   bool force = false;
+  bool no_sync_mtimes = false;
   bool foreground = false;
   unsigned throttle_us = 0;  // hidden: a pause per materialized file, for tests
   bool no_passthrough = false;  // hidden: serve all file data through the daemon (benchmarks, tests)

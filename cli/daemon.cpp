@@ -22,6 +22,7 @@
 #include "cli/control.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/output.hpp"
+#include "cli/sources.hpp"
 #include "fs/artifact_mount.hpp"
 
 namespace seedfs::cli {
@@ -221,6 +222,7 @@ class Daemon {
                        {"peak_rss_kb", static_cast<int64_t>(ru.ru_maxrss)},
                        {"log", plan_.state.log.string()},
                        {"started", static_cast<int64_t>(started_)},
+                       {"sources", sources_table(plan_.sources)},
                        {"artifacts", std::move(arts)}};
   }
 
@@ -256,6 +258,7 @@ int run_daemon(const DaemonPlan& plan, const ReadyFn& ready) {
   spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
   spdlog::info("seedfs daemon {} for {} (root {})", ::getpid(), plan.projects.ws.string(),
                plan.projects.root.string());
+  spdlog::info("{}", sources_line(plan.sources));
   Daemon d(plan);
   return d.run(ready);
 }

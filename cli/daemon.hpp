@@ -11,6 +11,7 @@
 #include "cli/paths.hpp"
 #include "cli/state.hpp"
 #include "config/config.hpp"
+#include "git/mtimes.hpp"
 
 namespace seedfs::cli {
 
@@ -19,6 +20,7 @@ struct DaemonPlan {
   config::Config config;
   std::vector<ArtifactDirs> artifacts;
   StatePaths state;
+  git::MtimeSync sources;  // what was done to the workspace's sources before mounting
   unsigned workers = 2;
   std::chrono::microseconds throttle{0};
   bool passthrough = true;

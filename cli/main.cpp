@@ -26,6 +26,11 @@ constexpr const char* kFooter =
     "\nExit codes: 0 ok, 1 failed (with the path), 2 usage or config error, 3 bad root/workspace,\n"
     "4 root being built (see --force), 5 FUSE unavailable, 6 not mounted.\n";
 
+constexpr const char* kNoSyncHelp =
+    "Leave the workspace's sources alone. By default, in a new git checkout, files identical to the "
+    "root's (same blob, clean on both sides) get the root's mtimes, so that cargo finds the "
+    "workspace's own crates fresh too (config: sync_mtimes)";
+
 void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("--config", c.config_file,
                   "Config file to use instead of the lookup order (see `seedfs config`)");
@@ -62,6 +67,7 @@ int main(int argc, char** argv) {
   seed_cmd->add_flag("--no-skip", seed.no_skip, "Ignore the skip rules: seed every file");
   seed_cmd->add_flag("--dry-run", seed.dry_run, "Walk and report what would be done; create nothing");
   seed_cmd->add_flag("--force", seed.force, "Seed even while a build holds the root's cargo lock");
+  seed_cmd->add_flag("--no-sync-mtimes", seed.no_sync_mtimes, kNoSyncHelp);
   seed_cmd->add_option("--throttle-us", seed.throttle_us, "Pause per file (testing)")->group("");
   seed_cmd->add_option("--batch-size", seed.batch_size, "Files per queued batch (benchmarks)")->group("");
   add_common(seed_cmd, seed.common);
@@ -91,6 +97,7 @@ int main(int argc, char** argv) {
   mount_cmd->add_option("--workers", mount.workers, "Materializer threads (default: config)")
       ->check(CLI::Range(1u, 1024u));
   mount_cmd->add_flag("--force", mount.force, "Mount even while a build holds the root's cargo lock");
+  mount_cmd->add_flag("--no-sync-mtimes", mount.no_sync_mtimes, kNoSyncHelp);
   mount_cmd->add_flag("--foreground", mount.foreground, "Run the daemon in this process, logging to stderr");
   mount_cmd->add_option("--throttle-us", mount.throttle_us, "Pause per file (testing)")->group("");
   mount_cmd->add_flag("--no-passthrough", mount.no_passthrough, "No FUSE passthrough (testing)")->group("");

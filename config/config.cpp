@@ -60,6 +60,10 @@ class Reader {
           return fail(node, k, "must be a number of seconds, above 0 and at most 3600");
         cfg_.progress_interval = *v;
         cfg_.origin[k] = file_;
+      } else if (k == "sync_mtimes") {
+        if (!node.is_boolean()) return fail(node, k, "must be true or false");
+        cfg_.sync_mtimes = *node.value<bool>();
+        cfg_.origin[k] = file_;
       } else if (k == "artifacts") {
         const toml::table* arts = node.as_table();
         if (!arts) return fail(node, k, "must be a table of artifacts, as in [artifacts.cargo]");
@@ -67,7 +71,7 @@ class Reader {
           if (!read_artifact(std::string(name.str()), art)) return false;
       } else {
         return fail(node, k,
-                    "unknown key (known: workers, progress_interval, artifacts.<name>)");
+                    "unknown key (known: workers, progress_interval, sync_mtimes, artifacts.<name>)");
       }
     }
     return true;
@@ -201,6 +205,7 @@ Config builtin() {
   Config cfg;
   cfg.origin["workers"] = kBuiltin;
   cfg.origin["progress_interval"] = kBuiltin;
+  cfg.origin["sync_mtimes"] = kBuiltin;
   // Measured on a real project: these hold 93% of the files and 6% of the useful bytes.
   // .o files are already inside the .rlib; .d and incremental/ are path-dependent;
   // the lock files belong to the build that made them.
@@ -278,6 +283,7 @@ toml::table to_toml(const Config& cfg) {
   toml::table out;
   out.insert("workers", static_cast<int64_t>(cfg.workers));
   out.insert("progress_interval", cfg.progress_interval);
+  out.insert("sync_mtimes", cfg.sync_mtimes);
   toml::table arts;
   for (const auto& a : cfg.artifacts) {
     toml::table t;

@@ -46,6 +46,10 @@ struct Artifact {
 struct Config {
   unsigned workers = 0;             // 0: one per CPU, at least 2
   double progress_interval = 5.0;  // seconds between progress lines
+  // Before seeding a new workspace that is a git checkout: give its files that
+  // are identical to the root's the root's mtimes (git/mtimes.hpp), so that
+  // cargo finds the workspace's own crates fresh too.
+  bool sync_mtimes = true;
   std::vector<Artifact> artifacts;
   std::string source = kBuiltin;                // the file read, or kBuiltin
   std::map<std::string, std::string> origin;    // top-level key -> source
