@@ -55,20 +55,32 @@ void parse_status(Side& s) {
   }
 }
 
-Side ask(const Checkout& c) {
+// The root is asked for its index and for what differs from it; the
+// workspace only for its index (what differs there is found after the
+// refresh below, which reads each file once anyway).
+Side ask(const Checkout& c, bool with_status) {
   std::filesystem::path project = c.top / c.prefix;
   auto ls = std::async(std::launch::async, [&] {
     return run(project, {"ls-files", "--full-name", "-s", "-z", "--", "."});
   });
   Side s;
-  s.status = run(project, {"status", "--porcelain=v1", "-z", "--no-renames", "--untracked-files=no",
-                           "--ignore-submodules=all", "--", "."});
+  if (with_status)
+    s.status = run(project, {"status", "--porcelain=v1", "-z", "--no-renames", "--untracked-files=no",
+                             "--ignore-submodules=all", "--", "."});
+  else
+    s.status.status = 0;
   s.ls_files = ls.get();
   return s;
 }
 
-bool same_mtime(const struct stat& a, const struct stat& b) {
-  return a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+bool same_mtime(const struct timespec& a, const struct timespec& b) {
+  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+std::error_code set_mtime(int dirfd, const std::string& path, const struct timespec& mtime) {
+  const struct timespec times[2] = {{0, UTIME_OMIT}, mtime};
+  if (::utimensat(dirfd, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) return sys::last_error();
+  return {};
 }
 
 }  // namespace
@@ -91,8 +103,8 @@ MtimeSync sync_mtimes(const std::filesystem::path& root_project, const std::file
                        ws->prefix.string() + " in the workspace's",
            finish();
 
-  auto root_side = std::async(std::launch::async, [&] { return ask(*root); });
-  Side w = ask(*ws);
+  auto root_side = std::async(std::launch::async, [&] { return ask(*root, true); });
+  Side w = ask(*ws, /*with_status=*/dry_run);  // a dry run changes nothing, so cannot learn it later
   Side rt = root_side.get();
   for (Side* s : {&rt, &w}) {
     for (const Output* o : {&s->ls_files, &s->status})
@@ -105,6 +117,7 @@ MtimeSync sync_mtimes(const std::filesystem::path& root_project, const std::file
   sys::UniqueFd root_fd = sys::open_dir(AT_FDCWD, root->top.c_str(), ec);
   sys::UniqueFd ws_fd = sys::open_dir(AT_FDCWD, ws->top.c_str(), ec);
   if (!root_fd || !ws_fd) return r.skipped = "cannot open the checkouts: " + ec.message(), finish();
+  std::unordered_map<std::string_view, struct timespec> backdated;  // path -> the workspace file's own mtime
   for (const auto& [path, entry] : w.files) {
     ++r.tracked;
     if (w.uncommitted.count(path)) {
@@ -128,21 +141,48 @@ MtimeSync sync_mtimes(const std::filesystem::path& root_project, const std::file
       continue;
     }
     ++r.identical;
-    if (same_mtime(rs, ws_st)) continue;
-    const struct timespec times[2] = {{0, UTIME_OMIT}, rs.st_mtim};
-    if (!dry_run && ::utimensat(ws_fd.get(), p.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (r.warning.empty()) r.warning = sys::describe((ws->top / p).string(), sys::last_error());
-      continue;
+    if (same_mtime(rs.st_mtim, ws_st.st_mtim)) continue;
+    if (!dry_run) {
+      if (auto e = set_mtime(ws_fd.get(), p, rs.st_mtim)) {
+        if (r.warning.empty()) r.warning = sys::describe((ws->top / p).string(), e);
+        continue;
+      }
+      backdated.emplace(path, ws_st.st_mtim);
     }
     ++r.changed;
   }
-  // The stat data in the workspace's index no longer matches: refresh it now,
-  // or every `git status` there re-reads the files until one rewrites it.
-  if (r.changed && !dry_run) {
-    Output refresh = run(ws->top, {"update-index", "-q", "--refresh"}, /*read_only=*/false);
-    if (refresh.ec || (refresh.status != 0 && !refresh.err.empty()))
-      r.warning = "git update-index --refresh in " + ws->top.string() + ": " + refresh.why();
+  if (backdated.empty()) return finish();
+
+  // The stat data in the workspace's index no longer matches: refresh it, or
+  // every `git status` there re-reads the files until one rewrites the index.
+  // The refresh reads each changed file once; after it, a file that still
+  // differs from the index was edited in the workspace and gets its own mtime
+  // back. (No workspace artifact exists yet, so no build can have seen the
+  // backdated mtime meanwhile: this is why only a new workspace is synced.)
+  Output refresh = run(ws->top, {"update-index", "-q", "--refresh"}, /*read_only=*/false);
+  if (!refresh.ok()) r.warning = "git update-index --refresh in " + ws->top.string() + ": " + refresh.why();
+  Output edited = run(ws->top, {"diff-files", "--name-only", "-z"});
+  if (!edited.ok()) {
+    // Not known which are clean: every backdated file gets its own mtime back.
+    r.warning = "git diff-files in " + ws->top.string() + ": " + edited.why();
+    for (const auto& [path, own] : backdated) set_mtime(ws_fd.get(), std::string(path), own);
+    r.identical -= backdated.size();
+    r.changed = 0;
+    return finish();
   }
+  bool restored = false;
+  for (std::string_view path : split_z(edited.out)) {
+    auto it = backdated.find(path);
+    if (it == backdated.end()) continue;
+    if (auto e = set_mtime(ws_fd.get(), std::string(path), it->second)) {
+      r.warning = "cannot put back the mtime of " + sys::describe((ws->top / std::string(path)).string(), e);
+    }
+    restored = true;
+    --r.identical;
+    --r.changed;
+    ++r.uncommitted;
+  }
+  if (restored) run(ws->top, {"update-index", "-q", "--refresh"}, /*read_only=*/false);
   return finish();
 }
 

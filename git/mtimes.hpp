@@ -31,6 +31,8 @@ struct MtimeSync {
 // index so that `git status` there stays cheap. Both must be git checkouts
 // with the project at the same place in the repository. `dry_run` counts
 // only. Touches nothing in the root (git is asked without optional locks).
+// For a workspace with no artifacts of its own yet: a file edited there is
+// found by the index refresh and gets its own mtime back only after it.
 MtimeSync sync_mtimes(const std::filesystem::path& root_project, const std::filesystem::path& ws_project,
                       bool dry_run = false);
 
