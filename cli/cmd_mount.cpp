@@ -137,7 +137,10 @@ int start_background(const MountArgs& args, const DaemonPlan& plan) {
 
 int cmd_mount(const MountArgs& args) {
   Projects projects;
-  if (auto e = check_projects(args.root, args.ws, projects)) return spdlog::error("{}", e->message), e->code;
+  if (auto e = find_projects(args.root, args.ws, projects)) {
+    if (args.from_hook) return kOk;  // e.g. `git clone`: not a new linked worktree, nothing to do
+    return spdlog::error("{}", e->message), e->code;
+  }
   config::Config cfg;
   if (auto e = load_config(args.common.config_file, projects.ws, projects.root, cfg))
     return spdlog::error("{}", e->message), e->code;

@@ -37,7 +37,7 @@ void print_summary(const ArtifactDirs& a, const seeding::Stats& s, bool dry_run)
 
 int cmd_seed(const SeedArgs& args) {
   Projects projects;
-  if (auto e = check_projects(args.root, args.ws, projects))
+  if (auto e = find_projects(args.root, args.ws, projects))
     return spdlog::error("{}", e->message), e->code;
   config::Config cfg;
   if (auto e = load_config(args.common.config_file, projects.ws, projects.root, cfg))

@@ -201,11 +201,12 @@ int cmd_status(const StatusArgs& args) {
 }
 
 int cmd_wait(const WorkspaceArgs& args) {
-  auto t = ask(args.ws, "wait");
+  std::filesystem::path ws = workspace_or_current(args.ws);
+  auto t = ask(ws, "wait");
   if (!t) {
     // Finished before we asked? Then the mount is gone and the dir is plain.
-    auto last = last_status(args.ws);
-    if (!last || fs::mount_at(absolute_path(args.ws).string())) return not_mounted(args.ws, false);
+    auto last = last_status(ws);
+    if (!last || fs::mount_at(absolute_path(ws).string())) return not_mounted(ws, false);
     t = std::move(last);
     if (!args.common.json) std::cout << "(the daemon has exited; its last status:)\n";
   }
@@ -217,8 +218,9 @@ int cmd_wait(const WorkspaceArgs& args) {
 }
 
 int cmd_unmount(const WorkspaceArgs& args) {
-  auto t = ask(args.ws, "unmount");
-  if (!t) return not_mounted(args.ws, true);
+  std::filesystem::path ws = workspace_or_current(args.ws);
+  auto t = ask(ws, "unmount");
+  if (!t) return not_mounted(ws, true);
   if (args.common.json)
     std::cout << to_json(*t) << std::endl;
   else {

@@ -14,7 +14,7 @@ struct Common {
 
 struct SeedArgs {
   Common common;
-  std::filesystem::path root, ws;
+  std::optional<std::filesystem::path> root, ws;  // defaults: see find_projects (cli/paths.hpp)
   std::optional<std::string> artifact;
   std::optional<unsigned> workers;
   bool no_skip = false;
@@ -38,12 +38,13 @@ namespace seedfs::cli {
 
 struct MountArgs {
   Common common;
-  std::filesystem::path root, ws;
+  std::optional<std::filesystem::path> root, ws;  // defaults: see find_projects (cli/paths.hpp)
   std::optional<std::string> artifact;
   std::optional<unsigned> workers;
   bool force = false;
   bool no_sync_mtimes = false;
   bool foreground = false;
+  bool from_hook = false;  // hidden: run by the post-checkout hook (quiet where there is nothing to do)
   unsigned throttle_us = 0;  // hidden: a pause per materialized file, for tests
   bool no_passthrough = false;  // hidden: serve all file data through the daemon (benchmarks, tests)
 };
@@ -58,9 +59,16 @@ int cmd_status(const StatusArgs& args);
 
 struct WorkspaceArgs {  // wait, unmount
   Common common;
-  std::filesystem::path ws;
+  std::optional<std::filesystem::path> ws;  // default: the git checkout of the current dir
 };
 int cmd_wait(const WorkspaceArgs& args);
 int cmd_unmount(const WorkspaceArgs& args);
+
+struct HookArgs {
+  Common common;
+  bool install = false;                      // else uninstall
+  std::optional<std::filesystem::path> repo;  // any dir of the repository; default: the current dir
+};
+int cmd_hook(const HookArgs& args);
 
 }  // namespace seedfs::cli

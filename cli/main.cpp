@@ -18,6 +18,8 @@ constexpr const char* kAbout =
 constexpr const char* kFooter =
     "\nExamples:\n"
     "  seedfs mount ~/p/main ~/p/envs/feature-1     # feature-1/target shows main/target at once\n"
+    "  cd ~/p/feature-2 && seedfs mount             # in a linked worktree: from its main worktree\n"
+    "  seedfs hook install                          # the same for every new `git worktree add`\n"
     "  cd ~/p/envs/feature-1 && cargo build         # works at once, while files are linked\n"
     "  seedfs status                                # every live mount, with progress\n"
     "  seedfs wait ~/p/envs/feature-1               # until target/ is a plain directory\n"
@@ -25,6 +27,13 @@ constexpr const char* kFooter =
     "  seedfs config --root ~/p/main --ws ~/p/ws    # the effective config and where it came from\n"
     "\nExit codes: 0 ok, 1 failed (with the path), 2 usage or config error, 3 bad root/workspace,\n"
     "4 root being built (see --force), 5 FUSE unavailable, 6 not mounted.\n";
+
+constexpr const char* kRootHelp =
+    "Project dir of the checkout that was built (holds target/). Default: in a worktree made by "
+    "`git worktree add`, the repository's main worktree";
+constexpr const char* kWsHelp =
+    "Project dir of the new workspace (its target/ is made). Default: the git checkout of the "
+    "current dir";
 
 constexpr const char* kNoSyncHelp =
     "Leave the workspace's sources alone. By default, in a new git checkout, files identical to the "
@@ -57,10 +66,8 @@ int main(int argc, char** argv) {
       "filesystem can) so that a build in <ws> can never change the root through a shared inode. "
       "Skip rules leave out what is not worth seeding (.o, .d, incremental/). Files already in "
       "<ws> are kept; an interrupted run leaves no half-written file and a rerun completes it.");
-  seed_cmd->add_option("root", seed.root, "Project dir of the checkout that was built (holds target/)")
-      ->required();
-  seed_cmd->add_option("ws", seed.ws, "Project dir of the new workspace (its target/ is created)")
-      ->required();
+  seed_cmd->add_option("root", seed.root, kRootHelp);
+  seed_cmd->add_option("ws", seed.ws, kWsHelp);
   seed_cmd->add_option("--artifact", seed.artifact, "Seed only this artifact (e.g. cargo)");
   seed_cmd->add_option("--workers", seed.workers, "Worker threads (default: config, one per CPU)")
       ->check(CLI::Range(1u, 1024u));
@@ -91,8 +98,8 @@ int main(int argc, char** argv) {
       "the root never changes. A daemon links the files into <ws>/target meanwhile; when it is "
       "done the mount goes away and <ws>/target is a plain directory. `seedfs unmount` stops early; "
       "a later `seedfs mount` resumes (also after a crash). Do not rebuild the root while mounted.");
-  mount_cmd->add_option("root", mount.root, "Project dir of the checkout that was built")->required();
-  mount_cmd->add_option("ws", mount.ws, "Project dir of the new workspace")->required();
+  mount_cmd->add_option("root", mount.root, kRootHelp);
+  mount_cmd->add_option("ws", mount.ws, kWsHelp);
   mount_cmd->add_option("--artifact", mount.artifact, "Mount only this artifact (e.g. cargo)");
   mount_cmd->add_option("--workers", mount.workers, "Materializer threads (default: config)")
       ->check(CLI::Range(1u, 1024u));
@@ -101,6 +108,7 @@ int main(int argc, char** argv) {
   mount_cmd->add_flag("--foreground", mount.foreground, "Run the daemon in this process, logging to stderr");
   mount_cmd->add_option("--throttle-us", mount.throttle_us, "Pause per file (testing)")->group("");
   mount_cmd->add_flag("--no-passthrough", mount.no_passthrough, "No FUSE passthrough (testing)")->group("");
+  mount_cmd->add_flag("--from-hook", mount.from_hook, "Run by the post-checkout hook")->group("");
   add_common(mount_cmd, mount.common);
 
   StatusArgs status;
@@ -112,12 +120,29 @@ int main(int argc, char** argv) {
   WorkspaceArgs wait, unmount;
   auto* wait_cmd = app.add_subcommand("wait", "Block until <ws> is fully materialized and unmounted");
   wait_cmd->footer("\nExit 0 when done; 1 with the error when materialization failed; 6 when not mounted.");
-  wait_cmd->add_option("ws", wait.ws, "Workspace project dir")->required();
+  wait_cmd->add_option("ws", wait.ws, "Workspace project dir (default: the git checkout of the current dir)");
   add_common(wait_cmd, wait.common);
   auto* unmount_cmd = app.add_subcommand("unmount", "Stop early: unmount <ws>; a later `seedfs mount` resumes");
   unmount_cmd->footer("\nAlso clears a dead mount left by a crashed daemon.");
-  unmount_cmd->add_option("ws", unmount.ws, "Workspace project dir")->required();
+  unmount_cmd->add_option("ws", unmount.ws, "Workspace project dir (default: the git checkout of the current dir)");
   add_common(unmount_cmd, unmount.common);
+
+  HookArgs hook;
+  auto* hook_cmd = app.add_subcommand("hook", "Start seedfs for every `git worktree add` of a repository");
+  hook_cmd->require_subcommand(1);
+  hook_cmd->footer(
+      "\nInstalls a post-checkout hook (in the repository's hooks dir, core.hooksPath if set) that "
+      "runs `seedfs mount` in each new linked worktree, with the main worktree as the root: "
+      "`git worktree add ../feature && cd ../feature && cargo build` then reuses the main "
+      "worktree's build at once. The hook never fails or holds up the checkout beyond the mount "
+      "itself (milliseconds); a hook that was there before is kept and run first. "
+      "SEEDFS_NO_HOOK=1 git worktree add ... skips it once.");
+  auto* hook_install = hook_cmd->add_subcommand("install", "Install the hook (again: update it)");
+  auto* hook_uninstall = hook_cmd->add_subcommand("uninstall", "Remove the hook; put back the one it chained");
+  for (auto* c : {hook_install, hook_uninstall}) {
+    c->add_option("repo", hook.repo, "Any dir of the repository (default: the current dir)");
+    add_common(c, hook.common);
+  }
 
   try {
     app.parse(argc, argv);
@@ -131,5 +156,9 @@ int main(int argc, char** argv) {
   if (status_cmd->parsed()) return cmd_status(status);
   if (wait_cmd->parsed()) return cmd_wait(wait);
   if (unmount_cmd->parsed()) return cmd_unmount(unmount);
+  if (hook_cmd->parsed()) {
+    hook.install = hook_install->parsed();
+    return cmd_hook(hook);
+  }
   return kUsage;
 }

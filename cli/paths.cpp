@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "git/checkout.hpp"
 #include "seeding/build_lock.hpp"
 #include "seeding/sys.hpp"
 
@@ -48,6 +49,41 @@ std::optional<CliError> check_projects(const stdfs::path& root, const stdfs::pat
     return CliError{kBadInput, "root and workspace are the same directory (" + out.root.string() +
                                    "): give the new checkout as <ws>"};
   return std::nullopt;
+}
+
+std::optional<CliError> find_projects(const std::optional<stdfs::path>& root,
+                                      const std::optional<stdfs::path>& ws, Projects& out) {
+  if (root && ws) return check_projects(*root, *ws, out);
+  std::error_code ec;
+  stdfs::path cwd = stdfs::current_path(ec);
+  if (ec) return CliError{kUsage, "no <ws> given, and the current dir is gone: give <root> <ws>"};
+  std::string why;
+  auto here = git::checkout_of(cwd, why);
+  if (!here) {
+    if (root)
+      return CliError{kUsage, "no <ws> given, and " + cwd.string() + " is not in a git checkout: give <ws>"};
+    return CliError{kUsage, "no <root> given, and " + cwd.string() +
+                                " is not in a git checkout: give <root> <ws>, or run this in a "
+                                "worktree made by `git worktree add` (" + why + ")"};
+  }
+  if (root) return check_projects(*root, here->top, out);
+  if (!here->linked())
+    return CliError{kUsage, "no <root> given, and " + here->top.string() +
+                                " is the main worktree of its repository: run this in a worktree "
+                                "made by `git worktree add` (the main worktree is then the root), or "
+                                "give <root> <ws>"};
+  auto main = git::main_worktree(*here, why);
+  if (!main) return CliError{kUsage, "no <root> given: " + why};
+  return check_projects(*main, here->top, out);
+}
+
+stdfs::path workspace_or_current(const std::optional<stdfs::path>& ws) {
+  if (ws) return *ws;
+  std::error_code ec;
+  stdfs::path cwd = stdfs::current_path(ec);
+  std::string why;
+  if (auto here = git::checkout_of(cwd, why)) return here->top;
+  return cwd;
 }
 
 std::optional<CliError> select_artifacts(const config::Config& cfg, const Projects& p,

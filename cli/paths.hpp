@@ -26,6 +26,15 @@ struct ArtifactDirs {
 // Both must be existing directories and not the same one.
 std::optional<CliError> check_projects(const stdfs::path& root, const stdfs::path& ws, Projects& out);
 
+// check_projects, with git's defaults for what is not given: no <ws>, the
+// checkout of the current dir; no <root> either, the main worktree of the
+// repository, when the current dir is in a linked worktree (`git worktree add`).
+std::optional<CliError> find_projects(const std::optional<stdfs::path>& root,
+                                      const std::optional<stdfs::path>& ws, Projects& out);
+
+// The workspace of `wait` and `unmount`: `ws`, else the checkout of the current dir, else it.
+stdfs::path workspace_or_current(const std::optional<stdfs::path>& ws);
+
 // The artifacts to work on: `only` if given (its root dir must exist), else
 // every enabled one whose root dir exists (at least one must). Checks that no
 // artifact dir is inside the other and that a present <ws>/<path> is a directory.

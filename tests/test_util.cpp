@@ -95,6 +95,25 @@ Result run_process(const std::vector<std::string>& argv, const fs::path& cwd, bo
   return r;
 }
 
+std::string json_value(const std::string& json, const std::string& path) {
+  TempDir io("seedfs-json");
+  write_file(io / "doc.json", json);
+  static const char* kScript =
+      "import json, sys\n"
+      "try:\n"
+      "    v = json.load(open(sys.argv[1]))\n"
+      "except ValueError:\n"
+      "    print('(invalid JSON)', end=''); sys.exit(0)\n"
+      "for k in [k for k in sys.argv[2].split('.') if k]:\n"
+      "    try:\n"
+      "        v = v[int(k)] if isinstance(v, list) else v[k]\n"
+      "    except (KeyError, IndexError, ValueError, TypeError):\n"
+      "        print('(missing)', end=''); sys.exit(0)\n"
+      "print(v if isinstance(v, str) else json.dumps(v), end='')\n";
+  Result r = run_process({"python3", "-c", kScript, (io / "doc.json").string(), path});
+  return r.rc == 0 ? r.out : "(python3 failed: " + r.err + ")";
+}
+
 std::string show(const Result& r) {
   return "rc=" + std::to_string(r.rc) + "\nstdout:\n" + r.out + "stderr:\n" + r.err;
 }

@@ -94,6 +94,12 @@ struct Result {
 // /dev/null, capturing its output; `merge_err` sends stderr to `out`, in order.
 Result run_process(const std::vector<std::string>& argv, const fs::path& cwd = {}, bool merge_err = false);
 
+// One value of a JSON document, by a dotted path of keys and array indexes
+// ("artifacts.0.root"): a string as it is, anything else as JSON (true, 3);
+// "(missing)" when the path is not there, "(invalid JSON)" when `json` is not.
+// Parsed by Python's json module, so that the tests do not trust seedfs's own writer.
+std::string json_value(const std::string& json, const std::string& path);
+
 // The exit code and both outputs, for a failure message.
 std::string show(const Result& r);
 

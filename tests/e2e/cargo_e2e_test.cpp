@@ -126,10 +126,10 @@ class CargoE2E : public ::testing::Test {
     root_before = test::snapshot(root / "target");
   }
 
-  Result seedfs(const std::vector<std::string>& args) {
+  Result seedfs(const std::vector<std::string>& args, const stdfs::path& cwd = {}) {
     std::vector<std::string> argv{SEEDFS_BIN};
     argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, tmp.path());
+    return run(argv, cwd.empty() ? tmp.path() : cwd);
   }
 
   // Mounts with the materializer slowed to `throttle_us` per file, so that it
@@ -325,6 +325,27 @@ TEST_F(CargoE2E, KnownLimitsOfReusedArtifacts) {
   EXPECT_NE(v.out.find("version 1.0"), std::string::npos) << v.out;
   Result dir = run({(ws / "target/debug" / kApp).string(), "--manifest-dir"}, ws);
   EXPECT_EQ(dir.out, (root / "crates/app").string() + "\n");
+}
+
+// o. Started by git: with `seedfs hook install` in the root, `git worktree
+// add` and then at once `cargo build` in the new worktree is all Fresh, with
+// no other command typed.
+TEST_F(CargoE2E, WorktreeAddThenBuildIsAllFreshWithTheHook) {
+  use_private_root();
+  Result install = seedfs({"hook", "install"}, root);
+  ASSERT_EQ(install.rc, 0) << install.out;
+  ws = tmp / "envs/hooked";
+  root_before = test::snapshot(root / "target");
+  auto t0 = Clock::now();
+  Result add = run({"git", "worktree", "add", "-q", "--detach", ws.string()}, root);
+  double add_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  ASSERT_EQ(add.rc, 0) << add.out;
+  EXPECT_NE(add.out.find("mounted cargo: " + (ws / "target").string()), std::string::npos) << add.out;
+  Build b = cargo({"build", "-v"}, ws);
+  expect_all_fresh(b);
+  std::printf("[e2e] git worktree add with the hook %.3f s, then cargo build %.2f s (0 compiled)\n", add_s,
+              b.seconds);
+  wait_done();
 }
 
 // d. After completion the mount is gone, target/ is a plain directory and a

@@ -1,0 +1,233 @@
+// seedfs as git starts it: `seedfs seed` and `seedfs mount` with no <root>
+// and <ws> in a linked worktree, the errors elsewhere, the source-mtime sync
+// as the commands report it, and the post-checkout hook of `seedfs hook
+// install` run by a real `git worktree add`. The root is a git repository
+// with a cargo-like target/ (no cargo here: tests/e2e/ builds for real);
+// every test checks that the root's target/ and sources are unchanged.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <thread>
+
+#include "fs/mount.hpp"
+#include "tests/fuse_util.hpp"
+#include "tests/test_util.hpp"
+
+namespace seedfs {
+namespace {
+
+using test::Result;
+using test::show;
+using test::TempDir;
+using test::write_file;
+namespace stdfs = std::filesystem;
+using namespace std::chrono_literals;
+
+class Worktree : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("XDG_RUNTIME_DIR", (tmp / "run").c_str(), 1);
+    ::setenv("XDG_STATE_HOME", (tmp / "state").c_str(), 1);
+    ::setenv("XDG_CONFIG_HOME", (tmp / "config").c_str(), 1);
+    ::unsetenv("SEEDFS_NO_HOOK");
+    stdfs::create_directories(tmp / "run");
+    root = tmp / "main";
+    ws = tmp / "feature";
+    git(tmp.path(), {"init", "-q", "-b", "main", root.string()});
+    write_file(root / "Cargo.toml", "[workspace]\nmembers = [\"app\"]\n", 0644, 1600000000);
+    write_file(root / "app/src/main.rs", "fn main() {}\n", 0644, 1600000000);
+    write_file(root / ".gitignore", "/target\n", 0644, 1600000000);
+    git(root, {"add", "-A"});
+    git(root, {"commit", "-q", "-m", "first"});
+    for (int i = 0; i < 20; ++i) {
+      std::string c = "c" + std::to_string(i);
+      write_file(root / "target/debug/deps" / ("lib" + c + "-1.rlib"), "rlib " + c, 0644, 1600000100 + i);
+      write_file(root / "target/debug/.fingerprint" / (c + "-1") / ("lib-" + c), "fp " + c, 0644, 1600000100);
+    }
+  }
+
+  void TearDown() override {
+    for (auto p : {ws / "target"})
+      if (fs::mount_at(p.string())) {
+        seedfs({"unmount", ws.string()});
+        if (fs::mount_at(p.string())) ::umount2(p.c_str(), MNT_DETACH);
+      }
+    if (!root_before.empty()) {
+      EXPECT_EQ(test::diff(root_before, root_now()), "") << "the root changed";
+    }
+  }
+
+  // The root without .git/ (its worktree list and the new worktree's index
+  // live there and change, as with any `git worktree add`).
+  test::Snapshot root_now() {
+    test::Snapshot s = test::snapshot(root);
+    std::erase_if(s, [](const auto& kv) { return kv.first.rfind(".git", 0) == 0; });
+    return s;
+  }
+
+  Result git(const stdfs::path& dir, std::vector<std::string> args, int expect_rc = 0) {
+    args.insert(args.begin(), {"git", "-c", "user.name=t", "-c", "user.email=t@t"});
+    Result r = test::run_process(args, dir, true);
+    EXPECT_EQ(r.rc, expect_rc) << show(r);
+    return r;
+  }
+
+  Result seedfs(const std::vector<std::string>& args, const stdfs::path& cwd = {}) {
+    std::vector<std::string> argv{SEEDFS_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return test::run_process(argv, cwd.empty() ? tmp.path() : cwd);
+  }
+
+  void add_worktree() {
+    git(root, {"worktree", "add", "-q", "--detach", ws.string()});
+    root_before = root_now();
+  }
+
+  static int64_t mtime(const stdfs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+    return st.st_mtim.tv_sec;
+  }
+
+  // The daemon has exited (materialization done, mount gone).
+  void wait_done() {
+    Result w = seedfs({"wait"}, ws);
+    EXPECT_EQ(w.rc, 0) << show(w);
+    for (int i = 0; i < 100 && fs::mount_at((ws / "target").string()); ++i) std::this_thread::sleep_for(50ms);
+  }
+
+  TempDir tmp{"seedfs-worktree"};
+  stdfs::path root, ws;
+  test::Snapshot root_before;
+};
+
+TEST_F(Worktree, SeedWithNoArgumentsTakesTheMainWorktree) {
+  add_worktree();
+  Result r = seedfs({"seed", "--json"}, ws / "app/src");
+  ASSERT_EQ(r.rc, 0) << show(r);
+  EXPECT_EQ(test::json_value(r.out, "artifacts.0.root"), stdfs::canonical(root / "target").string());
+  EXPECT_EQ(test::json_value(r.out, "artifacts.0.workspace"), (stdfs::canonical(ws) / "target").string());
+  EXPECT_EQ(test::json_value(r.out, "sources.synced"), "true") << r.out;
+  EXPECT_EQ(test::json_value(r.out, "sources.mtimes_set"), "3");
+  EXPECT_EQ(mtime(ws / "app/src/main.rs"), 1600000000);
+  EXPECT_TRUE(stdfs::exists(ws / "target/debug/deps/libc7-1.rlib"));
+  Result status = git(ws, {"status", "--porcelain", "--untracked-files=no"});
+  EXPECT_EQ(status.out, "");
+}
+
+TEST_F(Worktree, MountWithNoArgumentsTakesTheMainWorktree) {
+  SEEDFS_REQUIRE_FUSE_OR_SKIP();
+  add_worktree();
+  Result r = seedfs({"mount", "--throttle-us", "20000"}, ws);
+  ASSERT_EQ(r.rc, 0) << show(r);
+  EXPECT_NE(r.out.find("sources: 3 of 3 tracked files are the root's, 3 given its mtimes"), std::string::npos) << r.out;
+  ASSERT_TRUE(fs::mount_at((ws / "target").string()));
+  Result s = seedfs({"status", "--json"}, ws);  // no <ws>: every mount; it is the only one
+  EXPECT_EQ(test::json_value(s.out, "mounts.0.root"), stdfs::canonical(root).string()) << s.out;
+  EXPECT_EQ(test::json_value(s.out, "mounts.0.sources.mtimes_set"), "3") << s.out;
+  EXPECT_EQ(mtime(ws / "Cargo.toml"), 1600000000);
+  wait_done();  // `wait` with no <ws>: the checkout of the current dir
+  EXPECT_FALSE(fs::mount_at((ws / "target").string()));
+  EXPECT_TRUE(stdfs::exists(ws / "target/debug/deps/libc19-1.rlib"));
+}
+
+TEST_F(Worktree, NoRootOutsideALinkedWorktreeIsAClearError) {
+  add_worktree();
+  Result in_main = seedfs({"mount"}, root);
+  EXPECT_EQ(in_main.rc, 2) << show(in_main);
+  EXPECT_NE(in_main.err.find("is the main worktree of its repository"), std::string::npos) << in_main.err;
+  auto plain = tmp / "plain";
+  stdfs::create_directories(plain);
+  for (const char* cmd : {"mount", "seed"}) {
+    Result r = seedfs({cmd}, plain);
+    EXPECT_EQ(r.rc, 2) << show(r);
+    EXPECT_NE(r.err.find("is not in a git checkout: give <root> <ws>"), std::string::npos) << r.err;
+  }
+  Result no_ws = seedfs({"seed", root.string()}, plain);
+  EXPECT_EQ(no_ws.rc, 2) << show(no_ws);
+  EXPECT_NE(no_ws.err.find("no <ws> given"), std::string::npos) << no_ws.err;
+  EXPECT_FALSE(stdfs::exists(plain / "target"));
+  EXPECT_FALSE(stdfs::exists(ws / "target"));
+}
+
+// A workspace whose target/ has content keeps its mtimes (its own build there
+// may be of other sources); so does one seeded with --no-sync-mtimes.
+TEST_F(Worktree, SyncOnlyForANewWorkspaceAndNotWhenTurnedOff) {
+  add_worktree();
+  int64_t own = mtime(ws / "Cargo.toml");
+  Result off = seedfs({"seed", root.string(), ws.string(), "--no-sync-mtimes", "--json"});
+  ASSERT_EQ(off.rc, 0) << show(off);
+  EXPECT_EQ(test::json_value(off.out, "sources.synced"), "false");
+  EXPECT_EQ(mtime(ws / "Cargo.toml"), own);
+  Result again = seedfs({"seed", root.string(), ws.string()});
+  ASSERT_EQ(again.rc, 0) << show(again);
+  EXPECT_NE(again.out.find("already has content"), std::string::npos) << again.out;
+  EXPECT_EQ(mtime(ws / "Cargo.toml"), own);
+  write_file(tmp / "config/seedfs/config.toml", "sync_mtimes = false\n");
+  stdfs::remove_all(ws / "target");
+  Result by_config = seedfs({"seed", root.string(), ws.string()});
+  EXPECT_NE(by_config.out.find("mtimes not synced: off"), std::string::npos) << by_config.out;
+  EXPECT_EQ(mtime(ws / "Cargo.toml"), own);
+}
+
+// `seedfs hook install` keeps the hook that was there and runs it first;
+// `git worktree add` then mounts the new worktree with nothing else typed;
+// `git checkout` of a branch does nothing; SEEDFS_NO_HOOK=1 skips it;
+// uninstall puts the old hook back byte for byte.
+TEST_F(Worktree, HookMountsEveryNewWorktree) {
+  SEEDFS_REQUIRE_FUSE_OR_SKIP();
+  auto hooks = root / ".git/hooks";
+  std::string theirs = "#!/bin/sh\necho \"$@\" >> \"$(git rev-parse --git-common-dir)/their-hook.log\"\n";
+  write_file(hooks / "post-checkout", theirs, 0755);
+  Result install = seedfs({"hook", "install"}, root / "app");
+  ASSERT_EQ(install.rc, 0) << show(install);
+  EXPECT_NE(install.out.find("the hook that was there runs first"), std::string::npos) << install.out;
+  EXPECT_EQ(seedfs({"hook", "install"}, root).rc, 0) << "a second install updates it";
+  root_before = root_now();
+
+  Result add = git(root, {"worktree", "add", "-q", "--detach", ws.string()});
+  EXPECT_NE(add.out.find("mounted cargo: "), std::string::npos) << add.out;
+  EXPECT_TRUE(fs::mount_at((ws / "target").string()) || stdfs::exists(ws / "target/debug/deps/libc0-1.rlib"))
+      << "neither a live view nor a seeded target/ after `git worktree add`";
+  EXPECT_EQ(mtime(ws / "app/src/main.rs"), 1600000000);
+  std::string log = test::read_file(root / ".git/their-hook.log");
+  EXPECT_NE(log.find(std::string(40, '0')), std::string::npos) << "their hook did not run: " << log;
+  wait_done();
+
+  // A branch checkout in the new worktree: not a new worktree, nothing mounted.
+  git(ws, {"checkout", "-q", "-b", "topic"});
+  EXPECT_FALSE(fs::mount_at((ws / "target").string()));
+
+  ::setenv("SEEDFS_NO_HOOK", "1", 1);
+  auto skipped = tmp / "skipped";
+  Result add2 = git(root, {"worktree", "add", "-q", "--detach", skipped.string()});
+  ::unsetenv("SEEDFS_NO_HOOK");
+  EXPECT_FALSE(stdfs::exists(skipped / "target")) << add2.out;
+
+  Result un = seedfs({"hook", "uninstall"}, ws);  // from any worktree of the repository
+  ASSERT_EQ(un.rc, 0) << show(un);
+  EXPECT_EQ(test::read_file(hooks / "post-checkout"), theirs);
+  EXPECT_FALSE(stdfs::exists(hooks / "post-checkout.seedfs-chained"));
+  Result again = seedfs({"hook", "uninstall"}, root);
+  EXPECT_EQ(again.rc, 0) << show(again);
+  EXPECT_NE(again.out.find("someone else's: left alone"), std::string::npos) << again.out;
+}
+
+// The hook never makes the checkout fail, but git reports a chained hook's
+// failure, as it would without seedfs.
+TEST_F(Worktree, HookKeepsTheChainedHooksExitStatus) {
+  auto hooks = root / ".git/hooks";
+  write_file(hooks / "post-checkout", "#!/bin/sh\nexit 3\n", 0755);
+  ASSERT_EQ(seedfs({"hook", "install"}, root).rc, 0);
+  // seedfs itself fails here (the root's target/ is gone): git does not see it.
+  stdfs::rename(root / "target", tmp / "target-aside");
+  git(root, {"worktree", "add", "-q", "--detach", ws.string()}, 3);
+  stdfs::remove(hooks / "post-checkout.seedfs-chained");
+  git(root, {"worktree", "add", "-q", "--detach", (tmp / "second").string()}, 0);
+  EXPECT_FALSE(stdfs::exists(tmp / "second/target"));
+}
+
+}  // namespace
+}  // namespace seedfs
