@@ -8,19 +8,13 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <vector>
+
+#include "seeding/sys.hpp"
 
 namespace seedfs::git {
 
-struct Output {
-  std::error_code ec;  // git could not be started (e.g. ENOENT: not installed)
-  int status = -1;     // its exit code, or 128 + signal
-  std::string out, err;
-  bool ok() const { return !ec && status == 0; }
-  // The first line of stderr (or of `ec`), for a message.
-  std::string why() const;
-};
+using Output = sys::ProgramOutput;
 
 // `git -C <dir> <args...>`, stdin from /dev/null. With `read_only`, git takes
 // no optional lock (`git status` would otherwise rewrite the index it refreshed).

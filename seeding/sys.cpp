@@ -1,10 +1,16 @@
 #include "seeding/sys.hpp"
 
+#include <poll.h>
+#include <spawn.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <vector>
+
+extern char** environ;
 
 namespace seedfs::sys {
 
@@ -71,6 +77,86 @@ std::string describe(std::string_view path, std::error_code ec) {
   out += ": ";
   out += ec.message();
   return out;
+}
+
+namespace {
+
+std::vector<char*> pointers(std::vector<std::string>& v) {
+  std::vector<char*> p;
+  for (auto& s : v) p.push_back(s.data());
+  p.push_back(nullptr);
+  return p;
+}
+
+// Reads both pipes to their end (either may fill while the other is read).
+void drain(UniqueFd& out_fd, UniqueFd& err_fd, std::string& out, std::string& err) {
+  char buf[65536];
+  while (out_fd || err_fd) {
+    pollfd fds[2] = {{out_fd.get(), POLLIN, 0}, {err_fd.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (!fds[i].revents) continue;
+      UniqueFd& fd = i == 0 ? out_fd : err_fd;
+      ssize_t n = ::read(fd.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) fd.reset();
+      else (i == 0 ? out : err).append(buf, static_cast<size_t>(n));
+    }
+  }
+}
+
+}  // namespace
+
+std::string ProgramOutput::why() const {
+  if (ec) return ec == std::errc::no_such_file_or_directory ? program + " is not installed" : program + ": " + ec.message();
+  std::string line = err.substr(0, err.find('\n'));
+  if (line.empty()) line = program + " exited with " + std::to_string(status);
+  return line;
+}
+
+ProgramOutput run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  ProgramOutput r;
+  r.program = argv.empty() ? "" : argv[0];
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return r.ec = last_error(), r;
+  UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]);
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) return r.ec = last_error(), r;
+  UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
+  posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
+  std::vector<std::string> args = argv, envs = env;
+  auto av = pointers(args), ev = pointers(envs);
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, av[0], &actions, nullptr, av.data(), ev.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return r.ec = make_error(rc), r;
+  out_w.reset();
+  err_w.reset();
+  drain(out_r, err_r, r.out, r.err);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+std::vector<std::string> environment_without(const std::vector<std::string_view>& drop) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string_view kv(*e);
+    std::string_view name = kv.substr(0, kv.find('='));
+    bool dropped = false;
+    for (auto d : drop) dropped |= name == d;
+    if (!dropped) env.emplace_back(kv);
+  }
+  return env;
 }
 
 }  // namespace seedfs::sys

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace seedfs::sys {
 
@@ -62,5 +63,23 @@ mode_t process_umask();
 
 // "path: strerror" for messages.
 std::string describe(std::string_view path, std::error_code ec);
+
+// What a child process did: how it exited and what it printed.
+struct ProgramOutput {
+  std::string program;
+  std::error_code ec;  // it could not be started (ENOENT: not installed)
+  int status = -1;     // its exit code, or 128 + signal
+  std::string out, err;
+  bool ok() const { return !ec && status == 0; }
+  // "<program> is not installed", or the first line of its stderr, for a message.
+  std::string why() const;
+};
+
+// Runs argv[0] (looked up on PATH) with the environment `env` ("NAME=value"
+// strings) and stdin from /dev/null, and captures stdout and stderr.
+ProgramOutput run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env);
+
+// This process's environment without the variables `drop` names.
+std::vector<std::string> environment_without(const std::vector<std::string_view>& drop);
 
 }  // namespace seedfs::sys
