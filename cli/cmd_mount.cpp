@@ -58,7 +58,8 @@ void print_mounted(const MountArgs& args, const DaemonPlan& plan, pid_t pid) {
     for (const auto& a : plan.artifacts)
       mounts.push_back(toml::table{{"artifact", a.artifact->name},
                                    {"mountpoint", a.ws_dir.string()},
-                                   {"root", a.root_dir.string()}});
+                                   {"root", a.root_dir.string()},
+                                   {"dirs_from", a.found_by}});
     std::cout << to_json(toml::table{{"ok", true},
                                      {"workspace", plan.projects.ws.string()},
                                      {"pid", static_cast<int64_t>(pid)},

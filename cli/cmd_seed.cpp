@@ -15,7 +15,8 @@ namespace {
 
 void print_summary(const ArtifactDirs& a, const seeding::Stats& s, bool dry_run) {
   std::cout << (dry_run ? "dry run, nothing created: " : "seeded ") << a.artifact->name << ": "
-            << a.root_dir.string() << " -> " << a.ws_dir.string() << "\n";
+            << a.root_dir.string() << " -> " << a.ws_dir.string()
+            << (a.found_by == "config" ? "" : " (build dirs from " + a.found_by + ")") << "\n";
   double per_s = s.elapsed > 0 ? s.files_done / s.elapsed : 0;
   std::cout << "  " << count(s.files_done) << " files, " << count(s.dirs_found) << " dirs in "
             << seconds(s.elapsed) << " (" << rate(per_s) << " files/s)";
@@ -87,6 +88,7 @@ int cmd_seed(const SeedArgs& args) {
     result.insert("artifact", d.artifact->name);
     result.insert("root", d.root_dir.string());
     result.insert("workspace", d.ws_dir.string());
+    result.insert("dirs_from", d.found_by);
     result.insert("dry_run", args.dry_run);
     result.insert("ok", !failure);
     if (failure) {

@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <future>
+
+#include "cargo/metadata.hpp"
 
 #include "git/checkout.hpp"
 #include "seeding/build_lock.hpp"
@@ -27,6 +30,40 @@ std::optional<CliError> check_dir(const stdfs::path& p, const char* role, const 
   }
   if (!S_ISDIR(st.st_mode))
     return CliError{kBadInput, std::string(role) + " " + p.string() + " is not a directory (" + hint + ")"};
+  return std::nullopt;
+}
+
+stdfs::path normal(const stdfs::path& p) {
+  std::error_code ec;
+  auto c = stdfs::weakly_canonical(p, ec);
+  return ec ? p.lexically_normal() : c;
+}
+
+// The cargo artifact's dirs as cargo sees them: the root's build dir, and the
+// workspace's (where the workspace is no cargo project yet, the same place
+// relative to it). Left as configured where cargo cannot say.
+std::optional<CliError> ask_cargo(const Projects& p, ArtifactDirs& d) {
+  auto ws_lookup = std::async(std::launch::async, [&] { return cargo::locate(p.ws); });
+  cargo::Lookup root = cargo::locate(p.root);
+  cargo::Lookup ws = ws_lookup.get();
+  if (!root.dirs) return std::nullopt;
+  stdfs::path root_dir = normal(root.dirs->build_dir), ws_dir;
+  if (ws.dirs) {
+    ws_dir = normal(ws.dirs->build_dir);
+  } else {
+    stdfs::path rel = root_dir.lexically_relative(p.root);
+    if (rel.empty() || *rel.begin() == "..") return std::nullopt;
+    ws_dir = p.ws / rel;
+  }
+  if (root_dir == ws_dir)
+    return CliError{kBadInput, "the root and the workspace build into the same directory " +
+                                   root_dir.string() +
+                                   " (CARGO_TARGET_DIR, build.target-dir or build.build-dir names one "
+                                   "dir for both): their builds share it already, there is nothing to "
+                                   "seed. Unset it for the workspace, or give it a dir of its own"};
+  d.root_dir = root_dir;
+  d.ws_dir = ws_dir;
+  d.found_by = "cargo metadata";
   return std::nullopt;
 }
 
@@ -99,6 +136,8 @@ std::optional<CliError> select_artifacts(const config::Config& cfg, const Projec
   for (const auto& a : cfg.artifacts) {
     if (only ? a.name != *only : !a.enabled) continue;
     ArtifactDirs d{&a, p.root / a.path, p.ws / a.path};
+    if (auto o = a.origin.find("path"); a.name == "cargo" && o != a.origin.end() && o->second == config::kBuiltin)
+      if (auto e = ask_cargo(p, d)) return e;
     struct stat st {};
     if (::stat(d.root_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       if (only)

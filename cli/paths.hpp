@@ -19,8 +19,9 @@ struct Projects {
 
 struct ArtifactDirs {
   const config::Artifact* artifact = nullptr;
-  stdfs::path root_dir;  // <root>/<path>: must exist
-  stdfs::path ws_dir;    // <ws>/<path>: created if missing
+  stdfs::path root_dir;  // <root>/<path>, or cargo's build dir of the root: must exist
+  stdfs::path ws_dir;    // <ws>/<path>, or cargo's build dir of the workspace: created if missing
+  std::string found_by = "config";  // "config" (<project>/<path>) or "cargo metadata"
 };
 
 // Both must be existing directories and not the same one.
@@ -38,6 +39,9 @@ stdfs::path workspace_or_current(const std::optional<stdfs::path>& ws);
 // The artifacts to work on: `only` if given (its root dir must exist), else
 // every enabled one whose root dir exists (at least one must). Checks that no
 // artifact dir is inside the other and that a present <ws>/<path> is a directory.
+// The cargo artifact's dirs are cargo's build dirs (cargo/metadata.hpp) unless
+// the config sets its path; where cargo cannot say, <project>/<path>. Both
+// checkouts building into one dir (a shared CARGO_TARGET_DIR) is refused.
 std::optional<CliError> select_artifacts(const config::Config& cfg, const Projects& p,
                                          const std::optional<std::string>& only,
                                          std::vector<ArtifactDirs>& out);

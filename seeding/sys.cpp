@@ -117,7 +117,8 @@ std::string ProgramOutput::why() const {
   return line;
 }
 
-ProgramOutput run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+ProgramOutput run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                          const std::string& dir) {
   ProgramOutput r;
   r.program = argv.empty() ? "" : argv[0];
   int out_pipe[2], err_pipe[2];
@@ -131,6 +132,7 @@ ProgramOutput run_program(const std::vector<std::string>& argv, const std::vecto
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
   posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
+  if (!dir.empty()) posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
   std::vector<std::string> args = argv, envs = env;
   auto av = pointers(args), ev = pointers(envs);
   pid_t pid = -1;

@@ -75,9 +75,11 @@ struct ProgramOutput {
   std::string why() const;
 };
 
-// Runs argv[0] (looked up on PATH) with the environment `env` ("NAME=value"
-// strings) and stdin from /dev/null, and captures stdout and stderr.
-ProgramOutput run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env);
+// Runs argv[0] (looked up on PATH) in `dir` (unless empty) with the
+// environment `env` ("NAME=value" strings) and stdin from /dev/null, and
+// captures stdout and stderr.
+ProgramOutput run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                          const std::string& dir = {});
 
 // This process's environment without the variables `drop` names.
 std::vector<std::string> environment_without(const std::vector<std::string_view>& drop);

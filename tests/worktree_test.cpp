@@ -36,7 +36,9 @@ class Worktree : public ::testing::Test {
     root = tmp / "main";
     ws = tmp / "feature";
     git(tmp.path(), {"init", "-q", "-b", "main", root.string()});
-    write_file(root / "Cargo.toml", "[workspace]\nmembers = [\"app\"]\n", 0644, 1600000000);
+    write_file(root / "Cargo.toml", "[workspace]\nmembers = [\"app\"]\nresolver = \"2\"\n", 0644, 1600000000);
+    write_file(root / "app/Cargo.toml", "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+               0644, 1600000000);
     write_file(root / "app/src/main.rs", "fn main() {}\n", 0644, 1600000000);
     write_file(root / ".gitignore", "/target\n", 0644, 1600000000);
     git(root, {"add", "-A"});
@@ -98,6 +100,21 @@ class Worktree : public ::testing::Test {
     for (int i = 0; i < 100 && fs::mount_at((ws / "target").string()); ++i) std::this_thread::sleep_for(50ms);
   }
 
+  static bool have_cargo() { return test::run_process({"cargo", "--version"}).rc == 0; }
+
+  // Commits a .cargo/config.toml to the root (so the worktree has it too).
+  void commit_cargo_config(const std::string& text) {
+    write_file(root / ".cargo/config.toml", text, 0644, 1600000000);
+    git(root, {"add", "-A"});
+    git(root, {"commit", "-q", "-m", "cargo config"});
+  }
+
+  // A cargo-like tree under the root's `dir` (relative), as cargo's build dir.
+  void make_build_dir(const std::string& dir) {
+    write_file(root / dir / "debug/deps/libapp-1.rlib", "rlib", 0644, 1600000200);
+    write_file(root / dir / "debug/.fingerprint/app-1/bin-app", "fp", 0644, 1600000200);
+  }
+
   TempDir tmp{"seedfs-worktree"};
   stdfs::path root, ws;
   test::Snapshot root_before;
@@ -110,7 +127,8 @@ TEST_F(Worktree, SeedWithNoArgumentsTakesTheMainWorktree) {
   EXPECT_EQ(test::json_value(r.out, "artifacts.0.root"), stdfs::canonical(root / "target").string());
   EXPECT_EQ(test::json_value(r.out, "artifacts.0.workspace"), (stdfs::canonical(ws) / "target").string());
   EXPECT_EQ(test::json_value(r.out, "sources.synced"), "true") << r.out;
-  EXPECT_EQ(test::json_value(r.out, "sources.mtimes_set"), "3");
+  EXPECT_EQ(test::json_value(r.out, "sources.mtimes_set"), "4");
+  EXPECT_EQ(test::json_value(r.out, "artifacts.0.dirs_from"), have_cargo() ? "cargo metadata" : "config");
   EXPECT_EQ(mtime(ws / "app/src/main.rs"), 1600000000);
   EXPECT_TRUE(stdfs::exists(ws / "target/debug/deps/libc7-1.rlib"));
   Result status = git(ws, {"status", "--porcelain", "--untracked-files=no"});
@@ -122,11 +140,11 @@ TEST_F(Worktree, MountWithNoArgumentsTakesTheMainWorktree) {
   add_worktree();
   Result r = seedfs({"mount", "--throttle-us", "20000"}, ws);
   ASSERT_EQ(r.rc, 0) << show(r);
-  EXPECT_NE(r.out.find("sources: 3 of 3 tracked files are the root's, 3 given its mtimes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("sources: 4 of 4 tracked files are the root's, 4 given its mtimes"), std::string::npos) << r.out;
   ASSERT_TRUE(fs::mount_at((ws / "target").string()));
   Result s = seedfs({"status", "--json"}, ws);  // no <ws>: every mount; it is the only one
   EXPECT_EQ(test::json_value(s.out, "mounts.0.root"), stdfs::canonical(root).string()) << s.out;
-  EXPECT_EQ(test::json_value(s.out, "mounts.0.sources.mtimes_set"), "3") << s.out;
+  EXPECT_EQ(test::json_value(s.out, "mounts.0.sources.mtimes_set"), "4") << s.out;
   EXPECT_EQ(mtime(ws / "Cargo.toml"), 1600000000);
   wait_done();  // `wait` with no <ws>: the checkout of the current dir
   EXPECT_FALSE(fs::mount_at((ws / "target").string()));
@@ -227,6 +245,78 @@ TEST_F(Worktree, HookKeepsTheChainedHooksExitStatus) {
   stdfs::remove(hooks / "post-checkout.seedfs-chained");
   git(root, {"worktree", "add", "-q", "--detach", (tmp / "second").string()}, 0);
   EXPECT_FALSE(stdfs::exists(tmp / "second/target"));
+}
+
+// ---- the artifact dirs as cargo sees them (cargo metadata) ----
+
+TEST_F(Worktree, CargosTargetDirIsSeeded) {
+  if (!have_cargo()) GTEST_SKIP() << "no cargo on PATH";
+  commit_cargo_config("[build]\ntarget-dir = \"out\"\n");
+  make_build_dir("out");
+  add_worktree();
+  Result r = seedfs({"seed", "--json"}, ws);
+  ASSERT_EQ(r.rc, 0) << show(r);
+  EXPECT_EQ(test::json_value(r.out, "artifacts.0.root"), stdfs::canonical(root / "out").string()) << r.out;
+  EXPECT_EQ(test::json_value(r.out, "artifacts.0.workspace"), (stdfs::canonical(ws) / "out").string());
+  EXPECT_EQ(test::json_value(r.out, "artifacts.0.dirs_from"), "cargo metadata");
+  EXPECT_TRUE(stdfs::exists(ws / "out/debug/deps/libapp-1.rlib"));
+  EXPECT_FALSE(stdfs::exists(ws / "target")) << "target/ is not where cargo builds here";
+}
+
+// build.build-dir (cargo 1.91+) with a {workspace-root} template: the build
+// dir is what makes a build fresh, and what is seeded.
+TEST_F(Worktree, CargosBuildDirIsSeeded) {
+  if (!have_cargo()) GTEST_SKIP() << "no cargo on PATH";
+  commit_cargo_config("[build]\nbuild-dir = \"{workspace-root}/build-cache\"\n");
+  make_build_dir("build-cache");
+  add_worktree();
+  Result meta = test::run_process({"cargo", "metadata", "--format-version", "1", "--no-deps", "--offline"}, ws);
+  if (test::json_value(meta.out, "build_directory") == "(missing)") GTEST_SKIP() << "cargo older than 1.91";
+  Result r = seedfs({"seed", "--json"}, ws);
+  ASSERT_EQ(r.rc, 0) << show(r);
+  EXPECT_EQ(test::json_value(r.out, "artifacts.0.root"), stdfs::canonical(root / "build-cache").string()) << r.out;
+  EXPECT_EQ(test::json_value(r.out, "artifacts.0.workspace"), (stdfs::canonical(ws) / "build-cache").string());
+  EXPECT_TRUE(stdfs::exists(ws / "build-cache/debug/.fingerprint/app-1/bin-app"));
+}
+
+// One CARGO_TARGET_DIR for both: their builds share it already. Refused
+// before anything is touched, the sources included.
+TEST_F(Worktree, SharedTargetDirIsRefused) {
+  if (!have_cargo()) GTEST_SKIP() << "no cargo on PATH";
+  auto shared = tmp / "shared-target";
+  stdfs::rename(root / "target", shared);
+  add_worktree();
+  int64_t own = mtime(ws / "Cargo.toml");
+  ::setenv("CARGO_TARGET_DIR", shared.c_str(), 1);
+  Result seed = seedfs({"seed"}, ws);
+  Result mount = seedfs({"mount"}, ws);
+  ::unsetenv("CARGO_TARGET_DIR");
+  for (const Result* r : {&seed, &mount}) {
+    EXPECT_EQ(r->rc, 3) << show(*r);
+    EXPECT_NE(r->err.find("build into the same directory " + stdfs::canonical(shared).string()), std::string::npos)
+        << r->err;
+  }
+  EXPECT_EQ(mtime(ws / "Cargo.toml"), own);
+  EXPECT_FALSE(fs::mount_at(shared.string()));
+}
+
+// Without cargo, the configured path; a path set in the config wins over cargo.
+TEST_F(Worktree, ConfiguredPathWhereCargoCannotSay) {
+  add_worktree();
+  auto bin = tmp / "bin-without-cargo";
+  stdfs::create_directories(bin);
+  stdfs::create_symlink(test::run_process({"sh", "-c", "command -v git"}).out.substr(0, test::run_process({"sh", "-c", "command -v git"}).out.find('\n')), bin / "git");
+  Result r = test::run_process({"env", "PATH=" + bin.string(), SEEDFS_BIN, "seed", "--json"}, ws);
+  ASSERT_EQ(r.rc, 0) << show(r);
+  EXPECT_EQ(test::json_value(r.out, "artifacts.0.dirs_from"), "config") << r.out;
+  EXPECT_EQ(test::json_value(r.out, "artifacts.0.workspace"), (stdfs::canonical(ws) / "target").string());
+
+  stdfs::remove_all(ws / "target");
+  write_file(ws / ".seedfs.toml", "[artifacts.cargo]\npath = \"target/debug\"\n");
+  Result custom = seedfs({"seed", "--json"}, ws);
+  ASSERT_EQ(custom.rc, 0) << show(custom);
+  EXPECT_EQ(test::json_value(custom.out, "artifacts.0.root"), stdfs::canonical(root / "target/debug").string());
+  EXPECT_EQ(test::json_value(custom.out, "artifacts.0.dirs_from"), "config");
 }
 
 }  // namespace
