@@ -145,6 +145,7 @@ int cmd_mount(const MountArgs& args) {
   config::Config cfg;
   if (auto e = load_config(args.common.config_file, projects.ws, projects.root, cfg))
     return spdlog::error("{}", e->message), e->code;
+  auto index = read_sources(projects, cfg.sync_mtimes && !args.no_sync_mtimes, false);
   std::vector<ArtifactDirs> dirs;
   if (auto e = select_artifacts(cfg, projects, args.artifact, dirs)) return spdlog::error("{}", e->message), e->code;
   if (auto why = fs::fuse_unavailable()) return spdlog::error("cannot mount: {}", *why), kNoFuse;
@@ -167,7 +168,7 @@ int cmd_mount(const MountArgs& args) {
 
   // Before the view is live: a build started the moment `mount` returns must
   // already see the synced mtimes.
-  git::MtimeSync sources = prepare_sources(projects, dirs, cfg.sync_mtimes && !args.no_sync_mtimes, false);
+  git::MtimeSync sources = prepare_sources(std::move(index), dirs, false);
   DaemonPlan plan{projects, cfg, dirs, state, sources};
   plan.workers = args.workers ? *args.workers : cfg.effective_workers();
   plan.throttle = std::chrono::microseconds(args.throttle_us);

@@ -43,6 +43,7 @@ int cmd_seed(const SeedArgs& args) {
   config::Config cfg;
   if (auto e = load_config(args.common.config_file, projects.ws, projects.root, cfg))
     return spdlog::error("{}", e->message), e->code;
+  auto index = read_sources(projects, cfg.sync_mtimes && !args.no_sync_mtimes, args.dry_run);
   std::vector<ArtifactDirs> dirs;
   if (auto e = select_artifacts(cfg, projects, args.artifact, dirs))
     return spdlog::error("{}", e->message), e->code;
@@ -50,7 +51,7 @@ int cmd_seed(const SeedArgs& args) {
   for (const auto& d : dirs)
     if (auto e = check_not_building(d, args.force)) return spdlog::error("{}", e->message), e->code;
 
-  git::MtimeSync sources = prepare_sources(projects, dirs, cfg.sync_mtimes && !args.no_sync_mtimes, args.dry_run);
+  git::MtimeSync sources = prepare_sources(std::move(index), dirs, args.dry_run);
   if (!args.common.json) std::cout << sources_line(sources, args.dry_run) << "\n";
 
   toml::array results;

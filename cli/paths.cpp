@@ -94,8 +94,14 @@ std::optional<CliError> find_projects(const std::optional<stdfs::path>& root,
   std::error_code ec;
   stdfs::path cwd = stdfs::current_path(ec);
   if (ec) return CliError{kUsage, "no <ws> given, and the current dir is gone: give <root> <ws>"};
-  std::string why;
+  std::string why, main_why;
+  // Both questions at once: they cost a git process each.
+  auto main = std::async(std::launch::async, [&]() -> std::optional<stdfs::path> {
+    if (root) return std::nullopt;
+    return git::main_worktree(git::Checkout{cwd, {}, {}, {}}, main_why);
+  });
   auto here = git::checkout_of(cwd, why);
+  auto main_top = main.get();
   if (!here) {
     if (root)
       return CliError{kUsage, "no <ws> given, and " + cwd.string() + " is not in a git checkout: give <ws>"};
@@ -103,15 +109,23 @@ std::optional<CliError> find_projects(const std::optional<stdfs::path>& root,
                                 " is not in a git checkout: give <root> <ws>, or run this in a "
                                 "worktree made by `git worktree add` (" + why + ")"};
   }
-  if (root) return check_projects(*root, here->top, out);
+  git::Checkout ws_checkout = *here;
+  ws_checkout.prefix.clear();  // the project is the worktree's top
+  if (root) {
+    if (auto e = check_projects(*root, here->top, out)) return e;
+    out.ws_checkout = ws_checkout;
+    return std::nullopt;
+  }
   if (!here->linked())
     return CliError{kUsage, "no <root> given, and " + here->top.string() +
                                 " is the main worktree of its repository: run this in a worktree "
                                 "made by `git worktree add` (the main worktree is then the root), or "
                                 "give <root> <ws>"};
-  auto main = git::main_worktree(*here, why);
-  if (!main) return CliError{kUsage, "no <root> given: " + why};
-  return check_projects(*main, here->top, out);
+  if (!main_top) return CliError{kUsage, "no <root> given: " + main_why};
+  if (auto e = check_projects(*main_top, here->top, out)) return e;
+  out.ws_checkout = ws_checkout;
+  out.root_checkout = git::Checkout{*main_top, {}, here->common_dir, here->common_dir};
+  return std::nullopt;
 }
 
 stdfs::path workspace_or_current(const std::optional<stdfs::path>& ws) {

@@ -8,6 +8,7 @@
 
 #include "cli/exit_codes.hpp"
 #include "config/config.hpp"
+#include "git/checkout.hpp"
 
 namespace seedfs::cli {
 
@@ -15,6 +16,9 @@ namespace stdfs = std::filesystem;
 
 struct Projects {
   stdfs::path root, ws;  // canonical project dirs
+  // Their git checkouts (with the project at the top), where finding the
+  // projects asked git already.
+  std::optional<git::Checkout> root_checkout, ws_checkout;
 };
 
 struct ArtifactDirs {

@@ -15,16 +15,24 @@ bool absent_or_empty(const stdfs::path& dir) {
 
 }  // namespace
 
-git::MtimeSync prepare_sources(const Projects& p, const std::vector<ArtifactDirs>& dirs, bool enabled,
+std::future<git::SourceIndex> read_sources(const Projects& p, bool enabled, bool dry_run) {
+  if (!enabled) return {};
+  return std::async(std::launch::async, [p, dry_run] {
+    return git::SourceIndex::read(p.root, p.ws, dry_run, p.root_checkout, p.ws_checkout);
+  });
+}
+
+git::MtimeSync prepare_sources(std::future<git::SourceIndex> index, const std::vector<ArtifactDirs>& dirs,
                                bool dry_run) {
   git::MtimeSync s;
-  if (!enabled) return s.skipped = "off (sync_mtimes = false, or --no-sync-mtimes)", s;
+  if (!index.valid()) return s.skipped = "off (sync_mtimes = false, or --no-sync-mtimes)", s;
+  git::SourceIndex sources = index.get();
   for (const auto& d : dirs)
     if (!absent_or_empty(d.ws_dir))
       return s.skipped = d.ws_dir.string() + " already has content (its own build may be of other "
                          "sources than the root's): mtimes left as they are",
              s;
-  return git::sync_mtimes(p.root, p.ws, dry_run);
+  return sources.apply(dry_run);
 }
 
 std::string sources_line(const git::MtimeSync& s, bool dry_run) {

@@ -4,6 +4,7 @@
 // (git/mtimes.hpp says why that is sound).
 #pragma once
 
+#include <future>
 #include <string>
 #include <vector>
 
@@ -14,12 +15,17 @@
 
 namespace seedfs::cli {
 
-// Syncs the mtimes when `enabled` and every workspace artifact dir is still
-// absent or empty. A workspace whose target/ has content keeps its mtimes: its
-// own build there may come from sources other than the root's, and a backdated
-// file would hide that from cargo. Never fails the command: what it skipped
-// and why is in the result.
-git::MtimeSync prepare_sources(const Projects& p, const std::vector<ArtifactDirs>& dirs, bool enabled,
+// Starts asking git about both checkouts' sources, when `enabled` (else an
+// invalid future): it changes nothing, so it runs while cargo is asked where
+// the artifact dirs are and the other checks are made.
+std::future<git::SourceIndex> read_sources(const Projects& p, bool enabled, bool dry_run);
+
+// Syncs the mtimes when `index` is valid and every workspace artifact dir is
+// still absent or empty. A workspace whose target/ has content keeps its
+// mtimes: its own build there may come from sources other than the root's, and
+// a backdated file would hide that from cargo. Never fails the command: what
+// it skipped and why is in the result.
+git::MtimeSync prepare_sources(std::future<git::SourceIndex> index, const std::vector<ArtifactDirs>& dirs,
                                bool dry_run);
 
 // "sources: 812 of 830 tracked files given the root's mtimes (18 differ) in 21 ms"

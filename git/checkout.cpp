@@ -43,6 +43,8 @@ std::optional<std::filesystem::path> main_worktree(const Checkout& c, std::strin
   Output r = run(c.top, {"worktree", "list", "--porcelain", "-z"});
   if (!r.ok()) {
     why = "git worktree list in " + c.top.string() + ": " + r.why();
+    if (!r.ec && r.err.find("not a git repository") != std::string::npos)
+      why = c.top.string() + " is not in a git checkout";
     return std::nullopt;
   }
   // Records "worktree <path>", "HEAD <oid>", "branch <ref>" or "bare", ...;

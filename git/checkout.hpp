@@ -21,7 +21,8 @@ struct Checkout {
 std::optional<Checkout> checkout_of(const std::filesystem::path& dir, std::string& why);
 
 // The top dir of the repository's main worktree (the first `git worktree
-// list` names); nullopt, with `why`, for a bare repository, which has none.
+// list` names, asked in `c.top`, which may be any dir of the repository);
+// nullopt, with `why`, for a bare repository, which has none.
 std::optional<std::filesystem::path> main_worktree(const Checkout& c, std::string& why);
 
 }  // namespace seedfs::git

@@ -24,7 +24,6 @@ struct IndexEntry {
 // under the project dir (paths from the top of the working tree), and those
 // whose working file differs from the index.
 struct Side {
-  Output ls_files, status;
   std::unordered_map<std::string_view, IndexEntry> files;
   std::unordered_set<std::string_view> uncommitted;
 };
@@ -32,8 +31,8 @@ struct Side {
 // `git ls-files -s -z` records: "<mode> <oid> <stage>\t<path>". Conflicted
 // paths (stage > 0) and anything but a regular file (symlinks, submodules)
 // are left out.
-void parse_ls_files(Side& s) {
-  for (std::string_view rec : split_z(s.ls_files.out)) {
+void parse_ls_files(const Output& out, Side& s) {
+  for (std::string_view rec : split_z(out.out)) {
     size_t tab = rec.find('\t');
     if (tab == std::string_view::npos) continue;
     std::string_view meta = rec.substr(0, tab), path = rec.substr(tab + 1);
@@ -48,29 +47,27 @@ void parse_ls_files(Side& s) {
 // `git status --porcelain=v1 -z --no-renames` records: "XY <path>"; Y (the
 // working tree against the index) is what matters: the blob ids compared
 // below are the index's.
-void parse_status(Side& s) {
-  for (std::string_view rec : split_z(s.status.out)) {
+void parse_status(const Output& out, Side& s) {
+  for (std::string_view rec : split_z(out.out)) {
     if (rec.size() < 4) continue;
     if (rec[1] != ' ' || rec[0] == 'U') s.uncommitted.insert(rec.substr(3));
   }
 }
 
-// The root is asked for its index and for what differs from it; the
-// workspace only for its index (what differs there is found after the
-// refresh below, which reads each file once anyway).
-Side ask(const Checkout& c, bool with_status) {
-  std::filesystem::path project = c.top / c.prefix;
-  auto ls = std::async(std::launch::async, [&] {
-    return run(project, {"ls-files", "--full-name", "-s", "-z", "--", "."});
-  });
+Side parse(const Output& files, const Output& status) {
   Side s;
-  if (with_status)
-    s.status = run(project, {"status", "--porcelain=v1", "-z", "--no-renames", "--untracked-files=no",
-                             "--ignore-submodules=all", "--", "."});
-  else
-    s.status.status = 0;
-  s.ls_files = ls.get();
+  parse_ls_files(files, s);
+  parse_status(status, s);
   return s;
+}
+
+Output ls_files(const Checkout& c) {
+  return run(c.top / c.prefix, {"ls-files", "--full-name", "-s", "-z", "--", "."});
+}
+
+Output status(const Checkout& c) {
+  return run(c.top / c.prefix, {"status", "--porcelain=v1", "-z", "--no-renames", "--untracked-files=no",
+                                "--ignore-submodules=all", "--", "."});
 }
 
 bool same_mtime(const struct timespec& a, const struct timespec& b) {
@@ -83,39 +80,61 @@ std::error_code set_mtime(int dirfd, const std::string& path, const struct times
   return {};
 }
 
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 }  // namespace
 
-MtimeSync sync_mtimes(const std::filesystem::path& root_project, const std::filesystem::path& ws_project,
-                      bool dry_run) {
+SourceIndex SourceIndex::read(const std::filesystem::path& root_project, const std::filesystem::path& ws_project,
+                              bool dry_run, std::optional<Checkout> root, std::optional<Checkout> ws) {
+  auto t0 = std::chrono::steady_clock::now();
+  SourceIndex x;
+  std::string why;
+  auto root_checkout = std::async(std::launch::async, [&] { return root ? root : checkout_of(root_project, why); });
+  std::string ws_why;
+  x.ws_ = ws ? ws : checkout_of(ws_project, ws_why);
+  x.root_ = root_checkout.get();
+  if (!x.root_) x.skipped_ = "the root is not a git checkout (" + why + ")";
+  else if (!x.ws_) x.skipped_ = "the workspace is not a git checkout (" + ws_why + ")";
+  else if (x.root_->prefix != x.ws_->prefix)
+    x.skipped_ = "the project is at " + x.root_->prefix.string() + " in the root's repository but at " +
+                 x.ws_->prefix.string() + " in the workspace's";
+  if (!x.skipped_.empty()) return x.seconds_ = since(t0), x;
+
+  // The root: its index and what differs from it. The workspace: its index
+  // (what differs there is found by the refresh in apply(), which reads each
+  // file once anyway), and in a dry run, what differs.
+  auto root_files = std::async(std::launch::async, [&] { return ls_files(*x.root_); });
+  auto root_status = std::async(std::launch::async, [&] { return status(*x.root_); });
+  x.ws_files_ = ls_files(*x.ws_);
+  x.ws_status_.status = 0;
+  if (dry_run) x.ws_status_ = status(*x.ws_);
+  x.root_files_ = root_files.get();
+  x.root_status_ = root_status.get();
+  for (const Output* o : {&x.root_files_, &x.root_status_, &x.ws_files_, &x.ws_status_})
+    if (!o->ok()) {
+      x.skipped_ = "git failed in " + (o == &x.ws_files_ || o == &x.ws_status_ ? x.ws_ : x.root_)->top.string() +
+                   ": " + o->why();
+      break;
+    }
+  x.seconds_ = since(t0);
+  return x;
+}
+
+MtimeSync SourceIndex::apply(bool dry_run) const {
   auto t0 = std::chrono::steady_clock::now();
   MtimeSync r;
   auto finish = [&] {
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.seconds = seconds_ + since(t0);
     return r;
   };
-  std::string why;
-  auto root = checkout_of(root_project, why);
-  if (!root) return r.skipped = "the root is not a git checkout (" + why + ")", finish();
-  auto ws = checkout_of(ws_project, why);
-  if (!ws) return r.skipped = "the workspace is not a git checkout (" + why + ")", finish();
-  if (root->prefix != ws->prefix)
-    return r.skipped = "the project is at " + root->prefix.string() + " in the root's repository but at " +
-                       ws->prefix.string() + " in the workspace's",
-           finish();
-
-  auto root_side = std::async(std::launch::async, [&] { return ask(*root, true); });
-  Side w = ask(*ws, /*with_status=*/dry_run);  // a dry run changes nothing, so cannot learn it later
-  Side rt = root_side.get();
-  for (Side* s : {&rt, &w}) {
-    for (const Output* o : {&s->ls_files, &s->status})
-      if (!o->ok()) return r.skipped = "git failed in " + (s == &rt ? root : ws)->top.string() + ": " + o->why(), finish();
-    parse_ls_files(*s);
-    parse_status(*s);
-  }
+  if (!skipped_.empty()) return r.skipped = skipped_, finish();
+  Side rt = parse(root_files_, root_status_), w = parse(ws_files_, ws_status_);
 
   std::error_code ec;
-  sys::UniqueFd root_fd = sys::open_dir(AT_FDCWD, root->top.c_str(), ec);
-  sys::UniqueFd ws_fd = sys::open_dir(AT_FDCWD, ws->top.c_str(), ec);
+  sys::UniqueFd root_fd = sys::open_dir(AT_FDCWD, root_->top.c_str(), ec);
+  sys::UniqueFd ws_fd = sys::open_dir(AT_FDCWD, ws_->top.c_str(), ec);
   if (!root_fd || !ws_fd) return r.skipped = "cannot open the checkouts: " + ec.message(), finish();
   std::unordered_map<std::string_view, struct timespec> backdated;  // path -> the workspace file's own mtime
   for (const auto& [path, entry] : w.files) {
@@ -144,7 +163,7 @@ MtimeSync sync_mtimes(const std::filesystem::path& root_project, const std::file
     if (same_mtime(rs.st_mtim, ws_st.st_mtim)) continue;
     if (!dry_run) {
       if (auto e = set_mtime(ws_fd.get(), p, rs.st_mtim)) {
-        if (r.warning.empty()) r.warning = sys::describe((ws->top / p).string(), e);
+        if (r.warning.empty()) r.warning = sys::describe((ws_->top / p).string(), e);
         continue;
       }
       backdated.emplace(path, ws_st.st_mtim);
@@ -155,16 +174,16 @@ MtimeSync sync_mtimes(const std::filesystem::path& root_project, const std::file
 
   // The stat data in the workspace's index no longer matches: refresh it, or
   // every `git status` there re-reads the files until one rewrites the index.
-  // The refresh reads each changed file once; after it, a file that still
-  // differs from the index was edited in the workspace and gets its own mtime
-  // back. (No workspace artifact exists yet, so no build can have seen the
-  // backdated mtime meanwhile: this is why only a new workspace is synced.)
-  Output refresh = run(ws->top, {"update-index", "-q", "--refresh"}, /*read_only=*/false);
-  if (!refresh.ok()) r.warning = "git update-index --refresh in " + ws->top.string() + ": " + refresh.why();
-  Output edited = run(ws->top, {"diff-files", "--name-only", "-z"});
+  // After it, a file that still differs from the index was edited in the
+  // workspace and gets its own mtime back. (No workspace artifact exists yet,
+  // so no build can have seen the backdated mtime meanwhile: this is why only
+  // a new workspace is synced.)
+  Output refresh = run(ws_->top, {"update-index", "-q", "--refresh"}, /*read_only=*/false);
+  if (!refresh.ok()) r.warning = "git update-index --refresh in " + ws_->top.string() + ": " + refresh.why();
+  Output edited = run(ws_->top, {"diff-files", "--name-only", "-z"});
   if (!edited.ok()) {
     // Not known which are clean: every backdated file gets its own mtime back.
-    r.warning = "git diff-files in " + ws->top.string() + ": " + edited.why();
+    r.warning = "git diff-files in " + ws_->top.string() + ": " + edited.why();
     for (const auto& [path, own] : backdated) set_mtime(ws_fd.get(), std::string(path), own);
     r.identical -= backdated.size();
     r.changed = 0;
@@ -174,16 +193,20 @@ MtimeSync sync_mtimes(const std::filesystem::path& root_project, const std::file
   for (std::string_view path : split_z(edited.out)) {
     auto it = backdated.find(path);
     if (it == backdated.end()) continue;
-    if (auto e = set_mtime(ws_fd.get(), std::string(path), it->second)) {
-      r.warning = "cannot put back the mtime of " + sys::describe((ws->top / std::string(path)).string(), e);
-    }
+    if (auto e = set_mtime(ws_fd.get(), std::string(path), it->second))
+      r.warning = "cannot put back the mtime of " + sys::describe((ws_->top / std::string(path)).string(), e);
     restored = true;
     --r.identical;
     --r.changed;
     ++r.uncommitted;
   }
-  if (restored) run(ws->top, {"update-index", "-q", "--refresh"}, /*read_only=*/false);
+  if (restored) run(ws_->top, {"update-index", "-q", "--refresh"}, /*read_only=*/false);
   return finish();
+}
+
+MtimeSync sync_mtimes(const std::filesystem::path& root_project, const std::filesystem::path& ws_project,
+                      bool dry_run) {
+  return SourceIndex::read(root_project, ws_project, dry_run).apply(dry_run);
 }
 
 }  // namespace seedfs::git

@@ -11,7 +11,11 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
+
+#include "git/checkout.hpp"
+#include "git/command.hpp"
 
 namespace seedfs::git {
 
@@ -26,13 +30,38 @@ struct MtimeSync {
   std::string warning;       // done, but with a problem worth saying (the index refresh failed)
 };
 
-// Gives every file under `ws_project` whose content is that of the same path
-// under `root_project` the root file's mtime, then refreshes the workspace's
-// index so that `git status` there stays cheap. Both must be git checkouts
-// with the project at the same place in the repository. `dry_run` counts
-// only. Touches nothing in the root (git is asked without optional locks).
-// For a workspace with no artifacts of its own yet: a file edited there is
-// found by the index refresh and gets its own mtime back only after it.
+// What git says of the sources of both checkouts: each index, and what
+// differs from it in the root. Reading it changes nothing, so it may run
+// while other checks are still to refuse the command.
+class SourceIndex {
+ public:
+  // Asks git in both checkouts, in parallel (the checkouts, where the caller
+  // knows them already). `dry_run`: the workspace's own edits too, which
+  // apply() otherwise learns from the index refresh.
+  static SourceIndex read(const std::filesystem::path& root_project, const std::filesystem::path& ws_project,
+                          bool dry_run, std::optional<Checkout> root = {}, std::optional<Checkout> ws = {});
+
+  // Gives every file under the workspace's project dir whose content is that
+  // of the same path in the root (the same blob, clean in both) the root
+  // file's mtime, then refreshes the workspace's index so that `git status`
+  // there stays cheap; a file edited in the workspace, which the refresh
+  // finds, gets its own mtime back. For a workspace with no artifacts of its
+  // own yet. `dry_run` counts only. Touches nothing in the root (git is
+  // asked without optional locks).
+  MtimeSync apply(bool dry_run) const;
+
+  // Why nothing can be done (not a git checkout, ...); empty if it can.
+  const std::string& skipped() const { return skipped_; }
+
+ private:
+  std::optional<Checkout> root_, ws_;
+  Output root_files_, root_status_, ws_files_, ws_status_;
+  std::string skipped_;
+  double seconds_ = 0;
+};
+
+// read() then apply(): both checkouts must be git checkouts with the project
+// at the same place in the repository.
 MtimeSync sync_mtimes(const std::filesystem::path& root_project, const std::filesystem::path& ws_project,
                       bool dry_run = false);
 
