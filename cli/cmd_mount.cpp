@@ -70,7 +70,7 @@ void print_mounted(const MountArgs& args, const DaemonPlan& plan, pid_t pid) {
               << std::endl;
     return;
   }
- std::cout << sources_line(plan.sources) << "\n";
+  std::cout << sources_line(plan.sources) << "\n";
   for (const auto& a : plan.artifacts)
     std::cout << "mounted " << a.artifact->name << ": " << a.ws_dir.string() << " shows "
               << a.root_dir.string() << "; materializing in the background\n";

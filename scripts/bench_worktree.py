@@ -7,6 +7,9 @@ each variant, every round makes a new `git worktree add` of it and times,
 until the end of the first `cargo build` in the worktree:
 
   seedfs (hook)           `seedfs hook install` in the root; `git worktree add` mounts, then cargo build
+  seedfs (hook), cargo path in the config
+                          the same with artifacts.cargo.path = "target" in the user config: seedfs
+                          does not ask `cargo metadata` where the build dir is
   seedfs seed             git worktree add, `seedfs seed`, cargo build
   cp -al                  git worktree add, `cp -al root/target`, cargo build (on a scratch copy
                           of the root: the build writes through the shared inodes)
@@ -31,7 +34,7 @@ import time
 
 from benchlib import fresh_fs, median, sh
 
-VARIANTS = ["seedfs (hook)", "seedfs seed", "cp -al", "cp -a --reflink=auto", "shared CARGO_TARGET_DIR",
+VARIANTS = ["seedfs (hook)", "seedfs (hook), cargo path in the config", "seedfs seed", "cp -al", "cp -a --reflink=auto", "shared CARGO_TARGET_DIR",
             "cold build"]
 
 
@@ -63,6 +66,11 @@ class Bench:
             self.env.pop(k, None)
         os.makedirs(self.env["XDG_RUNTIME_DIR"], mode=0o700)
         self.no_hook = dict(self.env, SEEDFS_NO_HOOK="1")
+        config_home = os.path.join(base, "config-with-path")
+        os.makedirs(os.path.join(config_home, "seedfs"))
+        with open(os.path.join(config_home, "seedfs", "config.toml"), "w") as f:
+            f.write('[artifacts.cargo]\npath = "target"\n')
+        self.with_path = dict(self.env, XDG_CONFIG_HOME=config_home)
         self.n = 0
 
     def setup(self):
@@ -91,7 +99,8 @@ class Bench:
     def one(self, variant):
         """(git worktree add s, prepare s, first build s, units compiled)"""
         ws = self.worktree()
-        env = self.no_hook if variant != "seedfs (hook)" else self.env
+        env = {"seedfs (hook)": self.env, "seedfs (hook), cargo path in the config": self.with_path}.get(
+            variant, self.no_hook)
         scratch = None
         if variant == "cp -al" or variant == "shared CARGO_TARGET_DIR":
             scratch = self.scratch_root_target()
@@ -109,7 +118,7 @@ class Bench:
             build_env = dict(env, CARGO_TARGET_DIR=scratch)
         build, out = timed_run(["cargo", "build", "-v"], ws, build_env)
         units = compiled(out)
-        if variant == "seedfs (hook)":
+        if variant.startswith("seedfs (hook)"):
             run([self.a.seedfs, "wait", ws], self.base, env)
         self.remove(ws, env)
         if scratch:
