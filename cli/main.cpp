@@ -92,8 +92,10 @@ int main(int argc, char** argv) {
   MountArgs mount;
   auto* mount_cmd = app.add_subcommand("mount", "Show <root>'s artifacts in <ws> at once, materialize them in the background");
   mount_cmd->footer(
-      "\nMounts a FUSE view over <ws>/target (per artifact) that shows <root>/target filtered by the "
-      "skip rules, and returns once it is live, in milliseconds. Builds work through it at once; "
+      "\nMounts a FUSE view over <ws>/target (per artifact; for cargo, the build dir `cargo metadata` "
+      "names) that shows <root>/target filtered by the skip rules, and returns once it is live, in "
+      "milliseconds. In a new git worktree, its files identical to the root's get the root's mtimes "
+      "first, so that nothing in it needs to compile. Builds work through it at once; "
       "anything written lands in <ws>/target, and a file shared with the root is copied first, so "
       "the root never changes. A daemon links the files into <ws>/target meanwhile; when it is "
       "done the mount goes away and <ws>/target is a plain directory. `seedfs unmount` stops early; "
@@ -141,7 +143,7 @@ int main(int argc, char** argv) {
   auto* hook_uninstall = hook_cmd->add_subcommand("uninstall", "Remove the hook; put back the one it chained");
   for (auto* c : {hook_install, hook_uninstall}) {
     c->add_option("repo", hook.repo, "Any dir of the repository (default: the current dir)");
-    add_common(c, hook.common);
+    c->add_flag("--json", hook.common.json, "Print the result as one JSON object, for scripts");
   }
 
   try {
