@@ -63,6 +63,8 @@ int cmd_config(const ConfigArgs& args) {
   line("progress_interval", *t.get("progress_interval"), cfg.origin.at("progress_interval") + " (seconds)");
   line("sync_mtimes", *t.get("sync_mtimes"),
        cfg.origin.at("sync_mtimes") + " (a new git worktree's unchanged files get the root's mtimes)");
+  line("hardlinks", *t.get("hardlinks"),
+       cfg.origin.at("hardlinks") + " (false: reflink or copy every file, share no inode with the root)");
   for (const auto& a : cfg.artifacts) {
     std::cout << "\n[artifacts." << a.name << "]\n";
     const toml::table& at = *t["artifacts"][a.name].as_table();

@@ -43,6 +43,7 @@ int cmd_seed(const SeedArgs& args) {
   config::Config cfg;
   if (auto e = load_config(args.common.config_file, projects.ws, projects.root, cfg))
     return spdlog::error("{}", e->message), e->code;
+  if (args.no_hardlinks || !cfg.hardlinks) cfg.drop_hardlinks();
   auto index = read_sources(projects, cfg.sync_mtimes && !args.no_sync_mtimes, args.dry_run);
   std::vector<ArtifactDirs> dirs;
   if (auto e = select_artifacts(cfg, projects, args.artifact, dirs))

@@ -108,7 +108,8 @@ void print_human(const toml::table& t, bool with_bar) {
       if (rate > 0 && phase != "done") std::cout << ", " << cli::rate(rate) << " files/s";
       if (eta >= 0 && phase != "done") std::cout << ", ETA " << seconds(eta);
       if (with_bar && total) std::cout << "  " << bar(static_cast<double>(done) / total, 30);
-      std::cout << "\n    " << bytes(i("bytes")) << " linked or copied, " << i("copy_ups") << " copy-ups, "
+      std::cout << "\n    linked " << count(i("linked")) << ", reflinked " << count(i("reflinked")) << ", copied "
+                << count(i("copied")) << " (" << bytes(i("bytes")) << "), " << i("copy_ups") << " copy-ups, "
                 << i("deletions") << " deletions recorded, " << i("materialized_ahead")
                 << " materialized ahead by the view, " << i("errors") << " errors";
       if (a["lazy_unmount"].value_or(false))

@@ -21,6 +21,7 @@ struct SeedArgs {
   bool dry_run = false;
   bool force = false;
   bool no_sync_mtimes = false;
+  bool no_hardlinks = false;
   unsigned throttle_us = 0;  // hidden: a pause per file, for tests
   size_t batch_size = 0;     // hidden: files per queued batch (benchmarks)
 };
@@ -43,6 +44,7 @@ struct MountArgs {
   std::optional<unsigned> workers;
   bool force = false;
   bool no_sync_mtimes = false;
+  bool no_hardlinks = false;
   bool foreground = false;
   bool from_hook = false;  // hidden: run by the post-checkout hook (quiet where there is nothing to do)
   unsigned throttle_us = 0;  // hidden: a pause per materialized file, for tests
@@ -63,6 +65,14 @@ struct WorkspaceArgs {  // wait, unmount
 };
 int cmd_wait(const WorkspaceArgs& args);
 int cmd_unmount(const WorkspaceArgs& args);
+
+struct VerifyArgs {
+  Common common;
+  std::optional<std::filesystem::path> root, ws;  // defaults as for seed
+  std::optional<std::string> artifact;
+  bool list = false;  // every shared file, not only the unsafe ones
+};
+int cmd_verify(const VerifyArgs& args);
 
 struct HookArgs {
   Common common;

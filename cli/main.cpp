@@ -40,6 +40,12 @@ constexpr const char* kNoSyncHelp =
     "root's (same blob, clean on both sides) get the root's mtimes, so that cargo finds the "
     "workspace's own crates fresh too (config: sync_mtimes)";
 
+constexpr const char* kNoHardlinksHelp =
+    "Share no inode with the root: reflink every file where the filesystem can (btrfs, XFS), "
+    "else copy it, so that nothing done in <ws> later (strip, objcopy, a tool that writes in "
+    "place) can reach the root. Costs the bytes of a copy where reflinks are impossible "
+    "(config: hardlinks = false)";
+
 void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("--config", c.config_file,
                   "Config file to use instead of the lookup order (see `seedfs config`)");
@@ -75,6 +81,7 @@ int main(int argc, char** argv) {
   seed_cmd->add_flag("--dry-run", seed.dry_run, "Walk and report what would be done; create nothing");
   seed_cmd->add_flag("--force", seed.force, "Seed even while a build holds the root's cargo lock");
   seed_cmd->add_flag("--no-sync-mtimes", seed.no_sync_mtimes, kNoSyncHelp);
+  seed_cmd->add_flag("--no-hardlinks", seed.no_hardlinks, kNoHardlinksHelp);
   seed_cmd->add_option("--throttle-us", seed.throttle_us, "Pause per file (testing)")->group("");
   seed_cmd->add_option("--batch-size", seed.batch_size, "Files per queued batch (benchmarks)")->group("");
   add_common(seed_cmd, seed.common);
@@ -107,6 +114,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 1024u));
   mount_cmd->add_flag("--force", mount.force, "Mount even while a build holds the root's cargo lock");
   mount_cmd->add_flag("--no-sync-mtimes", mount.no_sync_mtimes, kNoSyncHelp);
+  mount_cmd->add_flag("--no-hardlinks", mount.no_hardlinks, kNoHardlinksHelp);
   mount_cmd->add_flag("--foreground", mount.foreground, "Run the daemon in this process, logging to stderr");
   mount_cmd->add_option("--throttle-us", mount.throttle_us, "Pause per file (testing)")->group("");
   mount_cmd->add_flag("--no-passthrough", mount.no_passthrough, "No FUSE passthrough (testing)")->group("");
@@ -128,6 +136,21 @@ int main(int argc, char** argv) {
   unmount_cmd->footer("\nAlso clears a dead mount left by a crashed daemon.");
   unmount_cmd->add_option("ws", unmount.ws, "Workspace project dir (default: the git checkout of the current dir)");
   add_common(unmount_cmd, unmount.common);
+
+  VerifyArgs verify;
+  auto* verify_cmd = app.add_subcommand("verify", "Which files of <ws> still share an inode with <root>, and whether any should not");
+  verify_cmd->footer(
+      "\nA hardlinked file is one file with two names: a write to it in the workspace is a write "
+      "to the root's file. The link rules share only what rustc, cargo and the linkers replace "
+      "rather than rewrite; verify counts those (and cargo's second names for them in "
+      "target/<profile>/), and lists as unsafe any other shared file (a fingerprint, a "
+      "build-script output, a binary: what `cp -al` leaves). Exit 0 when none is unsafe, 1 when "
+      "some are.");
+  verify_cmd->add_option("root", verify.root, kRootHelp);
+  verify_cmd->add_option("ws", verify.ws, kWsHelp);
+  verify_cmd->add_option("--artifact", verify.artifact, "Only this artifact (e.g. cargo)");
+  verify_cmd->add_flag("--list", verify.list, "List every shared file");
+  add_common(verify_cmd, verify.common);
 
   HookArgs hook;
   auto* hook_cmd = app.add_subcommand("hook", "Start seedfs for every `git worktree add` of a repository");
@@ -158,6 +181,7 @@ int main(int argc, char** argv) {
   if (status_cmd->parsed()) return cmd_status(status);
   if (wait_cmd->parsed()) return cmd_wait(wait);
   if (unmount_cmd->parsed()) return cmd_unmount(unmount);
+  if (verify_cmd->parsed()) return cmd_verify(verify);
   if (hook_cmd->parsed()) {
     hook.install = hook_install->parsed();
     return cmd_hook(hook);

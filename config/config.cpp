@@ -60,9 +60,9 @@ class Reader {
           return fail(node, k, "must be a number of seconds, above 0 and at most 3600");
         cfg_.progress_interval = *v;
         cfg_.origin[k] = file_;
-      } else if (k == "sync_mtimes") {
+      } else if (k == "sync_mtimes" || k == "hardlinks") {
         if (!node.is_boolean()) return fail(node, k, "must be true or false");
-        cfg_.sync_mtimes = *node.value<bool>();
+        (k == "hardlinks" ? cfg_.hardlinks : cfg_.sync_mtimes) = *node.value<bool>();
         cfg_.origin[k] = file_;
       } else if (k == "artifacts") {
         const toml::table* arts = node.as_table();
@@ -71,7 +71,7 @@ class Reader {
           if (!read_artifact(std::string(name.str()), art)) return false;
       } else {
         return fail(node, k,
-                    "unknown key (known: workers, progress_interval, sync_mtimes, artifacts.<name>)");
+                    "unknown key (known: workers, progress_interval, sync_mtimes, hardlinks, artifacts.<name>)");
       }
     }
     return true;
@@ -186,6 +186,15 @@ const Artifact* Config::find(std::string_view name) const {
   return nullptr;
 }
 
+void Config::drop_hardlinks() {
+  hardlinks = false;
+  for (auto& a : artifacts) {
+    a.link.clear();
+    a.link_rules = GlobSet{};
+    a.link_executables = false;
+  }
+}
+
 unsigned Config::effective_workers() const {
   if (workers) return workers;
   return std::max(2u, std::min(16u, std::thread::hardware_concurrency()));
@@ -206,6 +215,7 @@ Config builtin() {
   cfg.origin["workers"] = kBuiltin;
   cfg.origin["progress_interval"] = kBuiltin;
   cfg.origin["sync_mtimes"] = kBuiltin;
+  cfg.origin["hardlinks"] = kBuiltin;
   // Measured on a real project: these hold 93% of the files and 6% of the useful bytes.
   // .o files are already inside the .rlib; .d and incremental/ are path-dependent;
   // the lock files belong to the build that made them.
@@ -213,10 +223,19 @@ Config builtin() {
       "cargo", "target",
       {"**/*.o", "**/*.d", "**/incremental/**", "**/.cargo-lock", "**/.cargo-build-lock",
        "**/.cargo-artifact-lock"},
-      // rustc and the linker write these elsewhere and rename them into place.
-      {"**/*.rlib", "**/*.rmeta", "**/*.so", "**/*.dylib", "**/*.dll", "**/*.a", "**/*.o"},
-      // Build scripts may rewrite anything in their OUT_DIR in place.
-      {"**/build/*/out/**"}, true));
+      // Linked: the libraries in deps/, which rustc and the linkers (bfd, gold,
+      // lld, mold) write elsewhere and rename into place.
+      {"**/deps/*.rlib", "**/deps/*.rmeta", "**/deps/*.so", "**/deps/*.dylib", "**/deps/*.dll",
+       "**/deps/*.a"},
+      // Copied, as is every file no link rule names: build scripts may rewrite
+      // anything in their OUT_DIR in place.
+      {"**/build/*/out/**"},
+      // Executables are copied too. mold (1.10) writes a relinked executable
+      // into the existing file, and binutils' strip and objcopy write into a
+      // file that has other links (to keep them); cargo makes
+      // target/<profile>/<bin> a second name of the deps/ file it built or
+      // reused. Through a shared inode, each would change the root's binary.
+      false));
   // Its symlinks point into the old tree; every file is copied (a reflink where possible).
   cfg.artifacts.push_back(make_artifact("npm", "node_modules", {"**/.bin/**"}, {}, {}, false));
   for (auto& a : cfg.artifacts) {
@@ -284,6 +303,7 @@ toml::table to_toml(const Config& cfg) {
   out.insert("workers", static_cast<int64_t>(cfg.workers));
   out.insert("progress_interval", cfg.progress_interval);
   out.insert("sync_mtimes", cfg.sync_mtimes);
+  out.insert("hardlinks", cfg.hardlinks);
   toml::table arts;
   for (const auto& a : cfg.artifacts) {
     toml::table t;

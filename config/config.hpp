@@ -50,11 +50,16 @@ struct Config {
   // are identical to the root's the root's mtimes (git/mtimes.hpp), so that
   // cargo finds the workspace's own crates fresh too.
   bool sync_mtimes = true;
+  // false: no file is ever hardlinked (reflinked where the filesystem can,
+  // else copied), so nothing in the workspace shares an inode with the root.
+  bool hardlinks = true;
   std::vector<Artifact> artifacts;
   std::string source = kBuiltin;                // the file read, or kBuiltin
   std::map<std::string, std::string> origin;    // top-level key -> source
 
   const Artifact* find(std::string_view name) const;
+  // hardlinks = false applied: every artifact copies (or reflinks) every file.
+  void drop_hardlinks();
   unsigned effective_workers() const;
 };
 

@@ -20,6 +20,7 @@ packages=(
   librust-rand-dev librust-flate2-dev librust-libz-sys-dev librust-ring-dev librust-cc-dev
   librust-sha2-dev librust-log-dev librust-env-logger-dev librust-walkdir-dev
   librust-chrono-dev librust-itertools-dev
+  binutils lld mold                          # the linkers and strip/objcopy the e2e suite runs in a workspace
 )
 # The e2e suite uses the cargo on PATH; where there is none, Debian's.
 command -v cargo >/dev/null || packages+=(cargo)

@@ -230,6 +230,65 @@ TEST_F(Cli, SeedJsonAndDryRun) {
   EXPECT_NE(r.out.find("\"linked\" : 6"), std::string::npos) << r.out;
 }
 
+// ---- verify, --no-hardlinks ----
+
+// After `seedfs seed`, verify counts the shared files (all by the link rules:
+// exit 0); after `cp -al`, it names the fingerprints as unsafe (exit 1); with
+// --no-hardlinks nothing is shared. A live view is refused.
+TEST_F(Cli, VerifyFindsSharedInodesAndTheUnsafeOnes) {
+  make_root(3);
+  Result seed = run({"seed", root.string(), ws.string()});
+  ASSERT_EQ(seed.rc, 0) << show(seed);
+  Result v = run({"verify", root.string(), ws.string(), "--json", "--list"});
+  EXPECT_EQ(v.rc, 0) << show(v);
+  EXPECT_EQ(test::json_value(v.out, "artifacts.0.shared"), "6") << v.out;
+  EXPECT_EQ(test::json_value(v.out, "artifacts.0.unsafe"), "[]");
+  EXPECT_NE(test::json_value(v.out, "artifacts.0.shared_files"), "(missing)");
+
+  auto ws2 = tmp / "ws2";
+  stdfs::create_directories(ws2);
+  Result cp = test::run_process({"cp", "-al", (root / "target").string(), (ws2 / "target").string()});
+  ASSERT_EQ(cp.rc, 0) << show(cp);
+  Result unsafe = run({"verify", root.string(), ws2.string()});
+  EXPECT_EQ(unsafe.rc, 1) << show(unsafe);
+  EXPECT_NE(unsafe.out.find("unsafe: debug/.fingerprint/c0-1/lib-c0"), std::string::npos) << unsafe.out;
+
+  auto ws3 = tmp / "ws3";
+  stdfs::create_directories(ws3);
+  Result none = run({"seed", root.string(), ws3.string(), "--no-hardlinks", "--json"});
+  ASSERT_EQ(none.rc, 0) << show(none);
+  EXPECT_EQ(test::json_value(none.out, "artifacts.0.linked"), "0") << none.out;
+  Result v3 = run({"verify", root.string(), ws3.string(), "--json"});
+  EXPECT_EQ(v3.rc, 0) << show(v3);
+  EXPECT_EQ(test::json_value(v3.out, "artifacts.0.shared"), "0") << v3.out;
+  EXPECT_EQ(test::diff(seeded_reference(), test::snapshot(ws3 / "target")), "");
+}
+
+TEST_F(Cli, VerifyRefusesALiveView) {
+  SEEDFS_REQUIRE_FUSE_OR_SKIP();
+  make_root(40);
+  pid_t pid = 0;
+  ASSERT_NO_FATAL_FAILURE(mount_slowly(pid));
+  Result v = run({"verify", root.string(), ws.string()});
+  EXPECT_EQ(v.rc, 3) << show(v);
+  EXPECT_NE(v.err.find("is a live seedfs view"), std::string::npos) << v.err;
+  run({"unmount", ws.string()});
+}
+
+// hardlinks = false in the config does what --no-hardlinks does, for the view too.
+TEST_F(Cli, MountWithoutHardlinksSharesNothing) {
+  SEEDFS_REQUIRE_FUSE_OR_SKIP();
+  make_root(20);
+  write_file(ws / ".seedfs.toml", "hardlinks = false\n");
+  Result r = run({"mount", root.string(), ws.string()});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  Result w = run({"wait", ws.string(), "--json"});
+  EXPECT_EQ(w.rc, 0) << show(w);
+  EXPECT_EQ(test::json_value(w.out, "artifacts.0.linked"), "0") << w.out;
+  Result v = run({"verify", root.string(), ws.string(), "--json"});
+  EXPECT_EQ(test::json_value(v.out, "artifacts.0.shared"), "0") << v.out;
+}
+
 // ---- mount ----
 
 TEST_F(Cli, MountRefusesBadInputAndMountsNothing) {

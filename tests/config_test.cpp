@@ -52,15 +52,21 @@ TEST(Config, BuiltinDefaultsForCargo) {
   EXPECT_EQ(cargo->method_for("debug/deps/libfoo-1.rlib", std::nullopt), Method::link);
   EXPECT_EQ(cargo->method_for("debug/deps/libfoo-1.rmeta", std::nullopt), Method::link);
   EXPECT_EQ(cargo->method_for("debug/deps/libfoo-1.so", std::nullopt), Method::link);
-  // Fingerprints and build-script output: the mode decides, and they are not executable.
-  EXPECT_EQ(cargo->method_for("debug/.fingerprint/foo-1/lib-foo", std::nullopt), std::nullopt);
-  EXPECT_EQ(cargo->method_for("debug/.fingerprint/foo-1/lib-foo", 0644), Method::copy);
+  // Fingerprints and build-script output: copied (the globs decide every file,
+  // the mode never needs to be asked).
+  EXPECT_EQ(cargo->method_for("debug/.fingerprint/foo-1/lib-foo", std::nullopt), Method::copy);
   EXPECT_EQ(cargo->method_for("debug/build/foo-1/output", 0644), Method::copy);
-  // Executables are linked, except inside a build script's OUT_DIR.
-  EXPECT_EQ(cargo->method_for("debug/deps/app-1", 0755), Method::link);
-  EXPECT_EQ(cargo->method_for("debug/build/foo-1/build-script-build", 0755), Method::link);
+  // Executables are copied (mold writes into an existing one, strip into one
+  // with other links), and so is a build script's OUT_DIR.
+  EXPECT_EQ(cargo->method_for("debug/build/foo-1/build-script-build", 0755), Method::copy);
+  EXPECT_EQ(cargo->method_for("debug/build/foo-1/build_script_build-0123456789abcdef", 0755), Method::copy);
   EXPECT_EQ(cargo->method_for("debug/build/foo-1/out/gen.sh", 0755), Method::copy);
-  EXPECT_EQ(cargo->method_for("debug/build/foo-1/out/libfoo.a", 0644), Method::link);
+  EXPECT_EQ(cargo->method_for("debug/build/foo-1/out/libfoo.a", 0644), Method::copy);
+  for (const char* exe : {"debug/deps/app-1", "debug/app", "x86_64-unknown-linux-gnu/release/app",
+                          "debug/examples/demo-1"})
+    EXPECT_EQ(cargo->method_for(exe, 0755), Method::copy) << exe;
+  EXPECT_EQ(cargo->method_for("debug/libfoo.rlib", 0644), Method::copy);  // uplifted for users
+  EXPECT_EQ(cargo->method_for("x86_64-unknown-linux-gnu/release/deps/libfoo-1.rlib", 0644), Method::link);
   const Artifact* npm = cfg.find("npm");
   ASSERT_TRUE(npm);
   EXPECT_EQ(npm->path, "node_modules");

@@ -437,5 +437,144 @@ TEST_F(CargoE2E, WorkspaceRebuildsLeaveTheRootsBuildValid) {
   root_before.clear();  // the root built itself: its target/ changed on purpose
 }
 
+// ---- tools that write build outputs, in a workspace after the unmount ----
+//
+// After materialization the workspace is a plain dir whose files in deps/ and
+// build/ share the root's inodes (the link rules). `seedfs seed` makes that
+// state directly. Each test runs a tool there and the TearDown checks that the
+// root kept every byte, name, mode and mtime.
+
+// The first file in `dir` whose name starts with `prefix` and ends with `suffix`.
+stdfs::path find_in(const stdfs::path& dir, const std::string& prefix, const std::string& suffix = "") {
+  for (auto& e : stdfs::directory_iterator(dir)) {
+    std::string n = e.path().filename().string();
+    if (n.rfind(prefix, 0) == 0 && n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+        n.find(".d") == std::string::npos)
+      return e.path();
+  }
+  return {};
+}
+
+bool same_inode(const stdfs::path& a, const stdfs::path& b) {
+  struct stat x {}, y {};
+  return ::lstat(a.c_str(), &x) == 0 && ::lstat(b.c_str(), &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+// Relinking in the workspace leaves the root alone: a shared object in deps/
+// (a hardlink of the root's: each linker writes a new file and renames it, or
+// unlinks the old one first) and a build-script binary (copied by the rules:
+// mold 1.10 writes a relinked executable into the existing file, which for a
+// hardlink would be the root's).
+class Linker : public CargoE2E, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(Linker, RelinkingInTheWorkspaceLeavesTheRootAlone) {
+  std::string ld = GetParam();
+  auto src = tmp / "probe.c";
+  test::write_file(src, "int main(void) { return 0; }\nint seedfs_probe(void) { return 1; }\n");
+  Result obj = run({"cc", "-fPIC", "-c", src.string(), "-o", (tmp / "probe.o").string()}, tmp.path());
+  ASSERT_EQ(obj.rc, 0) << obj.out;
+  Result probe = run({"cc", "-fuse-ld=" + ld, "-o", (tmp / "probe").string(), (tmp / "probe.o").string()}, tmp.path());
+  if (probe.rc != 0) GTEST_SKIP() << "the linker " << ld << " is not installed here (cc -fuse-ld=" << ld << "): " << probe.out;
+
+  make_worktree();
+  Result seed = seedfs({"seed", root.string(), ws.string()});
+  ASSERT_EQ(seed.rc, 0) << seed.out;
+  // (Of the two dirs build/e2e-buildinfo-*, the one that compiled the script holds it.)
+  stdfs::path build_dir;
+  for (auto& e : stdfs::directory_iterator(ws / "target/debug/build"))
+    if (e.path().filename().string().rfind("e2e-buildinfo-", 0) == 0 && stdfs::exists(e.path() / "build-script-build"))
+      build_dir = e.path();
+  ASSERT_FALSE(build_dir.empty());
+  stdfs::path exe = build_dir / "build-script-build";
+  stdfs::path so = find_in(ws / "target/debug/deps", "libe2e_macros-", ".so");
+  ASSERT_FALSE(so.empty());
+  auto root_of = [&](const stdfs::path& p) { return root / "target" / p.lexically_relative(ws / "target"); };
+  ASSERT_TRUE(same_inode(so, root_of(so))) << so << " is not shared: nothing to prove";
+  EXPECT_FALSE(same_inode(exe, root_of(exe))) << "an executable is shared with the root";
+  Result a = run({"cc", "-fuse-ld=" + ld, "-o", exe.string(), (tmp / "probe.o").string()}, tmp.path());
+  Result b = run({"cc", "-fuse-ld=" + ld, "-shared", "-o", so.string(), (tmp / "probe.o").string()}, tmp.path());
+  EXPECT_EQ(a.rc, 0) << a.out;
+  EXPECT_EQ(b.rc, 0) << b.out;
+  EXPECT_FALSE(same_inode(so, root_of(so)));
+}
+
+INSTANTIATE_TEST_SUITE_P(EachLinker, Linker, ::testing::Values("bfd", "gold", "lld", "mold"),
+                         [](const auto& info) { return std::string(info.param); });
+
+// strip and objcopy write *into* a file that has other links (binutils keeps
+// the links): on the final artifacts, which the link rules copy, and on
+// anything with --no-hardlinks, the root keeps its bytes.
+TEST_F(CargoE2E, StripAndObjcopyLeaveTheRootAlone) {
+  make_worktree();
+  Result seed = seedfs({"seed", root.string(), ws.string()});
+  ASSERT_EQ(seed.rc, 0) << seed.out;
+  auto app = ws / "target/debug" / kApp, rlib = ws / "target/debug/libe2e_base.rlib";
+  for (const auto& p : {app, rlib}) ASSERT_FALSE(same_inode(p, root / "target/debug" / p.filename())) << p;
+  Result s = run({"strip", app.string()}, ws);
+  Result o = run({"objcopy", "--strip-debug", rlib.string()}, ws);
+  EXPECT_EQ(s.rc, 0) << s.out;
+  EXPECT_EQ(o.rc, 0) << o.out;
+  EXPECT_LT(stdfs::file_size(app), stdfs::file_size(root / "target/debug" / kApp)) << "strip did nothing";
+  Result v = seedfs({"verify", root.string(), ws.string()});
+  EXPECT_EQ(v.rc, 0) << v.out;
+
+  // --no-hardlinks: the files in deps/ too.
+  auto ws2 = tmp / "envs/no-hardlinks";
+  Result w = run({"git", "worktree", "add", "-q", "--detach", ws2.string()}, root);
+  ASSERT_EQ(w.rc, 0) << w.out;
+  Result seed2 = seedfs({"seed", root.string(), ws2.string(), "--no-hardlinks"});
+  ASSERT_EQ(seed2.rc, 0) << seed2.out;
+  auto deps = ws2 / "target/debug/deps";
+  stdfs::path exe = find_in(deps, "seedfs_e2e_app-"), dep_rlib = find_in(deps, "libe2e_base-", ".rlib");
+  ASSERT_FALSE(exe.empty() || dep_rlib.empty());
+  EXPECT_EQ(run({"strip", exe.string()}, ws2).rc, 0);
+  EXPECT_EQ(run({"objcopy", "--strip-debug", dep_rlib.string()}, ws2).rc, 0);
+  Result v2 = seedfs({"verify", root.string(), ws2.string(), "--json"});
+  EXPECT_EQ(test::json_value(v2.out, "artifacts.0.shared"), "0") << v2.out;
+  run({"git", "worktree", "remove", "--force", ws2.string()}, root);
+}
+
+// The limit the README states: the libraries in deps/ stay shared, and
+// binutils on one of them (here strip on a proc-macro, as on an uplifted
+// cdylib) writes through the shared inode into the root. (On a private root.)
+TEST_F(CargoE2E, StripOnASharedLibraryReachesTheRoot) {
+  use_private_root();
+  make_worktree();
+  root_before.clear();  // this test changes its root on purpose
+  Result seed = seedfs({"seed", root.string(), ws.string()});
+  ASSERT_EQ(seed.rc, 0) << seed.out;
+  stdfs::path so = find_in(ws / "target/debug/deps", "libe2e_macros-", ".so");
+  ASSERT_TRUE(same_inode(so, root / "target/debug/deps" / so.filename()));
+  auto size = stdfs::file_size(root / "target/debug/deps" / so.filename());
+  EXPECT_EQ(run({"strip", "--strip-debug", so.string()}, ws).rc, 0);
+  EXPECT_LT(stdfs::file_size(root / "target/debug/deps" / so.filename()), size)
+      << "binutils no longer writes in place through other links: README and the link rules can say so";
+}
+
+// The fixture's profile `stripped` (strip = true, split-debuginfo =
+// "packed"), as the root built it: an edited member and its dependent are
+// compiled, linked, stripped and packed again in the workspace, over outputs
+// that are hardlinks of the root's (the member's .rlib and .rmeta: same names,
+// same profile). rustc, the linker and the packer replace each output, so the
+// root keeps its bytes.
+TEST_F(CargoE2E, StrippedProfileRebuildLeavesTheRootAlone) {
+  make_worktree();
+  Result seed = seedfs({"seed", root.string(), ws.string()});
+  ASSERT_EQ(seed.rc, 0) << seed.out;
+  auto deps = ws / "target/stripped/deps";
+  stdfs::path codec = find_in(deps, "libe2e_codec-", ".rlib"), meta = find_in(deps, "libe2e_codec-", ".rmeta");
+  ASSERT_FALSE(codec.empty() || meta.empty());
+  for (const auto& p : {codec, meta})
+    ASSERT_TRUE(same_inode(p, root / "target/stripped/deps" / p.filename())) << p << " is not shared: nothing to prove";
+  edit(ws, "crates/codec/src/lib.rs", "stripped profile");
+  expect_compiled(cargo({"build", "--profile", "stripped", "-v"}, ws), {"e2e-codec", kApp});
+  for (const auto& p : {codec, meta}) {
+    EXPECT_TRUE(stdfs::exists(p)) << p << ": the rebuild used another name, so it proves nothing";
+    EXPECT_FALSE(same_inode(p, root / "target/stripped/deps" / p.filename())) << p;
+  }
+  Result v = seedfs({"verify", root.string(), ws.string()});
+  EXPECT_EQ(v.rc, 0) << v.out;
+}
+
 }  // namespace
 }  // namespace seedfs

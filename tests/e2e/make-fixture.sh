@@ -2,7 +2,7 @@
 # Builds the end-to-end fixture: a real cargo workspace of 8 members with path
 # dependencies between them, on top of ~55 units from Debian's crate packages
 # (offline, through cargo's source replacement), as a git repo with target/
-# built for debug, release and tests. It is the "root" checkout of the e2e
+# built for debug, release, tests and a stripped profile. It is the "root" checkout of the e2e
 # tests; each test makes its own `git worktree` beside it.
 #
 #   tests/e2e/make-fixture.sh <dir>     # cached: a second run returns at once
@@ -72,6 +72,13 @@ resolver = "2"
 [workspace.package]
 version = "0.1.0"
 edition = "2021"
+
+# Stripped by the linker, debuginfo packed into .dwp files: a workspace build
+# of this profile replaces outputs that are hardlinks of the root's.
+[profile.stripped]
+inherits = "dev"
+strip = true
+split-debuginfo = "packed"
 EOF
 
 # member <dir> <package name> <[dependencies] lines> [more manifest lines]
@@ -368,6 +375,7 @@ cargo build --release 2>&1 | tail -n 3
 release_done=$(date +%s.%N)
 cargo test --no-run 2>&1 | tail -n 3
 test_done=$(date +%s.%N)
+cargo build --profile stripped 2>&1 | tail -n 1
 
 units=$(cargo build -v 2>&1 | grep -c '^ *Fresh ')
 files=$(find target -type f | wc -l)
