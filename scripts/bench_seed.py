@@ -8,6 +8,8 @@ then round 2, ...), each into a new directory that is deleted afterwards:
   seedfs seed                       default rules (skip .o/.d/incremental, copy what cargo rewrites)
   seedfs seed --no-skip             every file
   seedfs seed --workers 1 --no-skip every file, one worker
+  seedfs seed --no-hardlinks        default rules, every file copied (reflinked where possible)
+  ..., the rules before 2026-12-03  executables and .o files linked too (what the new rules cost)
   cp -al                            hardlink the whole tree
 
 It prints medians of wall time, files/s, the ratio to `cp -al`, peak RSS
@@ -26,6 +28,9 @@ VARIANTS = {
     "seedfs seed": ["--json"],
     "seedfs seed --no-skip": ["--no-skip", "--json"],
     "seedfs seed --workers 1 --no-skip": ["--workers", "1", "--no-skip", "--json"],
+    "seedfs seed --no-hardlinks": ["--no-hardlinks", "--json"],
+    "seedfs seed, the rules before 2026-12-03": ["--config", "@OLD_RULES@", "--json"],
+    "seedfs seed --no-skip, the rules before 2026-12-03": ["--no-skip", "--config", "@OLD_RULES@", "--json"],
     "cp -al": None,
 }
 
@@ -44,6 +49,18 @@ def run_measured(cmd, env, scratch):
         return wall, int(f.read().split()[-1]), p.stdout
 
 
+def old_rules(fs):
+    """A config file with the link rules seedfs used until 2026-12-03: every
+    library anywhere, .o files and executables linked."""
+    path = os.path.join(fs, "old-rules.toml")
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write('[artifacts.cargo]\n'
+                    'link = ["**/*.rlib", "**/*.rmeta", "**/*.so", "**/*.dylib", "**/*.dll", "**/*.a", "**/*.o"]\n'
+                    'link_executables = true\n')
+    return path
+
+
 def bench_scale(a, fs, scale, env):
     root = os.path.join(fs, f"root-{scale:g}")
     sh([os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen-cargo-tree"),
@@ -60,7 +77,7 @@ def bench_scale(a, fs, scale, env):
             if flags is None:
                 cmd = ["cp", "-al", os.path.join(root, "target"), os.path.join(ws, "target")]
             else:
-                cmd = [a.seedfs, "seed", root, ws] + flags
+                cmd = [a.seedfs, "seed", root, ws] + [old_rules(fs) if f == "@OLD_RULES@" else f for f in flags]
             wall, rss, out = run_measured(cmd, env, fs)
             if rnd > 0:
                 r = results[name]
