@@ -65,6 +65,8 @@ int cmd_config(const ConfigArgs& args) {
        cfg.origin.at("sync_mtimes") + " (a new git worktree's unchanged files get the root's mtimes)");
   line("hardlinks", *t.get("hardlinks"),
        cfg.origin.at("hardlinks") + " (false: reflink or copy every file, share no inode with the root)");
+  line("reflinks", *t.get("reflinks"),
+       cfg.origin.at("reflinks") + " (a file to link is reflinked where the filesystem can: btrfs, XFS)");
   for (const auto& a : cfg.artifacts) {
     std::cout << "\n[artifacts." << a.name << "]\n";
     const toml::table& at = *t["artifacts"][a.name].as_table();

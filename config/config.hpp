@@ -34,6 +34,9 @@ struct Artifact {
   std::vector<std::string> copy;  // always copied, even when executable
   bool link_executables = true;   // hardlink files with an exec bit unless `copy` matches
   bool enabled = true;
+  // A file to link is reflinked instead where the filesystem can (btrfs, XFS):
+  // it shares the root's blocks but not its inode. (The config's `reflinks`.)
+  bool reflink_first = true;
 
   GlobSet skip_rules, link_rules, copy_rules;  // compiled from the lists above
   std::map<std::string, std::string> origin;   // key -> the file it came from, or kBuiltin
@@ -53,6 +56,8 @@ struct Config {
   // false: no file is ever hardlinked (reflinked where the filesystem can,
   // else copied), so nothing in the workspace shares an inode with the root.
   bool hardlinks = true;
+  // false: hardlink even where a reflink is possible (faster; shares the inode).
+  bool reflinks = true;
   std::vector<Artifact> artifacts;
   std::string source = kBuiltin;                // the file read, or kBuiltin
   std::map<std::string, std::string> origin;    // top-level key -> source

@@ -96,7 +96,8 @@ std::error_code Coordinator::materialize(const std::string& rel) {
     ec = seeding::copy_symlink(layers_.lower(), p, layers_.upper(), p, done);
   } else if (S_ISREG(low.st.st_mode)) {
     auto method = *layers_.artifact().method_for(rel, low.st.st_mode);
-    ec = seeding::materialize_file(layers_.lower(), p, layers_.upper(), p, method, &low.st, done);
+    ec = seeding::materialize_file(layers_.lower(), p, layers_.upper(), p, method, &low.st, done,
+                                   layers_.artifact().reflink_first);
   } else {
     ec = make_error(EOPNOTSUPP);  // never seeded: FIFOs, sockets, devices
   }

@@ -21,6 +21,7 @@ packages=(
   librust-sha2-dev librust-log-dev librust-env-logger-dev librust-walkdir-dev
   librust-chrono-dev librust-itertools-dev
   binutils lld mold                          # the linkers and strip/objcopy the e2e suite runs in a workspace
+  xfsprogs btrfs-progs                       # reflinks: the seeding tests on XFS and btrfs loop images
 )
 # The e2e suite uses the cargo on PATH; where there is none, Debian's.
 command -v cargo >/dev/null || packages+=(cargo)

@@ -37,25 +37,35 @@ std::string temp_name() {
   return buf;
 }
 
-// False once FICLONE failed as unsupported: ext4 and tmpfs never reflink, so
-// one failed ioctl is enough to stop asking (a process seeds onto one filesystem).
-std::atomic<bool> g_reflink_works{true};
+// The filesystems (by the source file's st_dev) where FICLONE failed as
+// unsupported: ext4 and tmpfs never reflink, so one failed ioctl per
+// filesystem is enough to stop asking. A few slots: a process seeds from one
+// or two roots.
+std::array<std::atomic<uint64_t>, 8> g_no_reflink{};  // st_dev + 1; 0: empty
+
+void no_reflink_on(dev_t dev) {
+  for (auto& slot : g_no_reflink) {
+    uint64_t empty = 0;
+    if (slot.load(std::memory_order_relaxed) == dev + 1 || slot.compare_exchange_strong(empty, dev + 1)) return;
+  }
+}
 
 // How to name an O_TMPFILE: linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH;
 // /proc/self/fd works for everyone where /proc is mounted.
 std::atomic<bool> g_empty_path_works{true};
 
 // Copies the bytes of `src` into `dst`: a reflink where the filesystem can,
-// else copy_file_range, else read/write.
-std::error_code copy_data(int src, int dst, uint64_t size, Outcome& how) {
-  if (size > 0 && g_reflink_works.load(std::memory_order_relaxed)) {
+// else copy_file_range, else read/write; with `reflink_only`, EOPNOTSUPP
+// where no reflink is possible.
+std::error_code copy_data(int src, dev_t src_dev, int dst, uint64_t size, Outcome& how, bool reflink_only) {
+  if (size > 0 && reflink_may_work(src_dev)) {
     if (::ioctl(dst, FICLONE, src) == 0) {
       how = Outcome::reflinked;
       return {};
     }
-    if (errno == EOPNOTSUPP || errno == ENOTTY || errno == EINVAL || errno == EXDEV)
-      g_reflink_works.store(false, std::memory_order_relaxed);
+    if (errno == EOPNOTSUPP || errno == ENOTTY || errno == EINVAL || errno == EXDEV) no_reflink_on(src_dev);
   }
+  if (reflink_only) return sys::make_error(EOPNOTSUPP);
   how = Outcome::copied;
   // Copy st_size bytes: the root does not change while it is seeded (a build
   // in it is refused), and stopping there saves the call that would read EOF.
@@ -149,8 +159,36 @@ std::error_code publish(int fd, bool is_tmpfile, const std::string& tmp, int dst
 
 }  // namespace
 
+bool reflink_may_work(dev_t dev) {
+  for (const auto& slot : g_no_reflink)
+    if (slot.load(std::memory_order_relaxed) == dev + 1) return false;
+  return true;
+}
+
+namespace {
+
+// A reflink of a file to link; EOPNOTSUPP where the filesystem cannot (or the
+// file is empty: nothing to share), for the caller to hardlink instead.
+std::error_code reflink(int src_dir, const char* src_name, int dst_dir, const char* dst_name,
+                        const struct stat* st, Done& done) {
+  struct stat existing {}, own {};
+  if (::fstatat(dst_dir, dst_name, &existing, AT_SYMLINK_NOFOLLOW) == 0)
+    return done = {Outcome::kept, 0}, std::error_code{};
+  std::error_code ec;
+  UniqueFd src = sys::open_at(src_dir, src_name, O_RDONLY | O_NOFOLLOW, 0, ec);
+  if (!src) return ec;
+  if (!st) {
+    if (::fstat(src.get(), &own) != 0) return last_error();
+    st = &own;
+  }
+  if (st->st_size == 0 || !reflink_may_work(st->st_dev)) return sys::make_error(EOPNOTSUPP);
+  return copy_file(src.get(), *st, dst_dir, dst_name, CopyMode::keep_existing, done, true, true);
+}
+
+}  // namespace
+
 std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const char* dst_name,
-                          CopyMode mode, Done& done, bool data) {
+                          CopyMode mode, Done& done, bool data, bool reflink_only) {
   for (;;) {
     bool is_tmpfile = g_tmpfile_works.load(std::memory_order_relaxed);
     std::error_code ec;
@@ -173,8 +211,8 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
     };
     done.outcome = Outcome::copied;
     if (data) {
-      if ((ec = copy_data(src_fd, out.get(), static_cast<uint64_t>(st.st_size),
-                          done.outcome)))
+      if ((ec = copy_data(src_fd, st.st_dev, out.get(), static_cast<uint64_t>(st.st_size), done.outcome,
+                          reflink_only)))
         return drop_named(), ec;
     }
     if ((ec = copy_metadata(out.get(), st, created_mode))) return drop_named(), ec;
@@ -198,8 +236,12 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
 
 std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
                                  const char* dst_name, config::Method method,
-                                 const struct stat* st, Done& done) {
+                                 const struct stat* st, Done& done, bool reflink_first) {
   struct stat own {};
+  if (method == config::Method::link && reflink_first && (!st || reflink_may_work(st->st_dev))) {
+    if (auto ec = reflink(src_dir, src_name, dst_dir, dst_name, st, done); ec.value() != EOPNOTSUPP)
+      return ec;  // reflinked, kept, or a real error
+  }
   if (method == config::Method::link) {
     if (::linkat(src_dir, src_name, dst_dir, dst_name, 0) == 0) {
       if (!st && sys::lstat_at(src_dir, src_name, own) == std::error_code{}) st = &own;

@@ -28,12 +28,18 @@ struct Done {
 };
 
 // Regular file `src_name` in `src_dir` → `dst_name` in `dst_dir`.
-// `method` link: a hardlink; where the kernel refuses one (EXDEV, EPERM, EMLINK,
+// `method` link: with `reflink_first`, a reflink where the filesystem can
+// (the root's blocks, a new inode: nothing written later reaches the root);
+// else a hardlink; where the kernel refuses one (EXDEV, EPERM, EMLINK,
 // ENOTSUP) a reflink or copy instead. `method` copy: a reflink or copy.
 // An existing destination is kept. `st` is the source's stat if the caller has it.
 std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
                                  const char* dst_name, config::Method method,
-                                 const struct stat* st, Done& done);
+                                 const struct stat* st, Done& done, bool reflink_first = false);
+
+// False once a reflink from the filesystem `dev` failed as unsupported (ext4,
+// tmpfs, or another filesystem as destination): callers stop asking there.
+bool reflink_may_work(dev_t dev);
 
 enum class CopyMode {
   keep_existing,  // an existing destination wins (seeding)
@@ -44,8 +50,9 @@ enum class CopyMode {
 // preserving mode, owner (when root) and times. The copy appears under its
 // name whole or not at all: it is written as an O_TMPFILE and linked in.
 // Without `data` the copy is empty (for a copy-up that truncates to 0 anyway).
+// `reflink_only`: EOPNOTSUPP, with nothing created, where the data cannot be reflinked.
 std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const char* dst_name,
-                          CopyMode mode, Done& done, bool data = true);
+                          CopyMode mode, Done& done, bool data = true, bool reflink_only = false);
 
 // Recreates the symlink `src_name` with the same target text (never followed)
 // and the same times. An existing destination is kept.

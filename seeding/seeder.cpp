@@ -77,9 +77,17 @@ std::string Failure::to_string() const {
 
 struct Seeder::Impl {
   Impl(UniqueFd r, UniqueFd d, config::Artifact a, Options o)
-      : root(std::move(r)), dest(std::move(d)), art(std::move(a)), opts(std::move(o)) {}
+      : root(std::move(r)), dest(std::move(d)), art(std::move(a)), opts(std::move(o)) {
+    struct stat st {};
+    if (::fstat(root.get(), &st) == 0) root_dev = st.st_dev;
+  }
+
+  // Whether to try a reflink before a hardlink: not where one failed as
+  // unsupported (asked per file, but without a syscall).
+  bool reflink_first() const { return art.reflink_first && reflink_may_work(root_dev); }
 
   UniqueFd root, dest;
+  dev_t root_dev = 0;
   config::Artifact art;
   Options opts;
 
@@ -374,7 +382,7 @@ struct Seeder::Impl {
         if (!opts.dry_run)
           went = guarded(child, EntryKind::file, [&] {
             ec = materialize_file(dir.src.get(), f.name.c_str(), dir.dst.get(), f.name.c_str(),
-                                  *method, stp, done);
+                                  *method, stp, done, reflink_first());
           });
         else
           done.outcome = *method == config::Method::link ? Outcome::linked : Outcome::copied;

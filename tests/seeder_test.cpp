@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -244,6 +245,81 @@ TEST(Seeder, FallsBackToCopiesAcrossFilesystems) {
     expect_copy(root, mnt / "ws", rel);
   EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
 }
+
+// A loop image of `type` mounted at `dir` for the scope (root only).
+class LoopFs {
+ public:
+  LoopFs(const fs::path& image, const fs::path& dir, const std::string& type) : dir_(dir) {
+    why_ = mount(image, type);
+    mounted_ = why_.empty();
+  }
+  ~LoopFs() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  const std::string& why_not() const { return why_; }
+
+ private:
+  // Empty when mounted, else why not.
+  std::string mount(const fs::path& image, const std::string& type) {
+    if (::geteuid() != 0) return "not root: cannot mount a loop image";
+    std::string mkfs = "mkfs." + type;
+    if (test::run_process({"sh", "-c", "command -v " + mkfs}).rc != 0)
+      return mkfs + " is not installed (scripts/setup.sh installs xfsprogs and btrfs-progs)";
+    std::ofstream(image).close();
+    fs::resize_file(image, 512u << 20);
+    std::vector<std::string> args{mkfs, "-q", image.string()};
+    if (type == "xfs") args.insert(args.begin() + 1, {"-m", "reflink=1"});
+    test::Result m = test::run_process(args, {}, true);
+    if (m.rc != 0) return mkfs + " failed: " + m.out;
+    fs::create_directories(dir_);
+    test::Result mnt = test::run_process({"mount", "-o", "loop", image.string(), dir_.string()}, {}, true);
+    if (mnt.rc != 0) return "cannot mount the " + type + " image (no " + type + " in this kernel?): " + mnt.out;
+    return "";
+  }
+
+  fs::path dir_;
+  bool mounted_ = false;
+  std::string why_;
+};
+
+// On a filesystem that reflinks (XFS with reflink=1, btrfs), a file to link is
+// reflinked: the root's blocks, a new inode, so that nothing written in the
+// workspace later can reach the root. With reflinks = false, hardlinks again.
+class Reflinks : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(Reflinks, FilesToLinkAreReflinkedAndShareNoInode) {
+  TempDir tmp;
+  LoopFs loop(tmp / "fs.img", tmp / "mnt", GetParam());
+  if (!loop.why_not().empty()) GTEST_SKIP() << loop.why_not();
+  auto root = tmp / "mnt/root", dest = tmp / "mnt/ws";
+  make_tree(root);
+  Snapshot before = test::snapshot(root);
+  SeedRun r = seed(root, dest);
+  ASSERT_FALSE(r.failure) << r.failure->to_string();
+  EXPECT_EQ(r.stats.linked, 0u);
+  EXPECT_EQ(r.stats.reflinked, 12u) << "every file with data";
+  EXPECT_EQ(r.stats.copied, 1u) << "the empty invoked.timestamp: nothing to share";
+  Snapshot after = test::snapshot(dest);
+  for (const auto& [rel, e] : after) {
+    if (e.type != 'f') continue;
+    EXPECT_FALSE(same_inode(root / rel, dest / rel)) << rel;
+  }
+  EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
+  std::string content = test::read_file(dest / "debug/deps/libfoo-1.rlib");
+  EXPECT_EQ(content, "rlib bytes");
+
+  config::Artifact hard = cargo();
+  hard.reflink_first = false;
+  fs::create_directories(tmp / "mnt/ws2");
+  Seeder s(open_dir(root), open_dir(tmp / "mnt/ws2"), hard, {});
+  ASSERT_FALSE(s.run());
+  EXPECT_EQ(s.stats().linked, 3u);
+  EXPECT_TRUE(same_inode(root / "debug/deps/libfoo-1.rlib", tmp / "mnt/ws2/debug/deps/libfoo-1.rlib"));
+  EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(OnXfsAndBtrfs, Reflinks, ::testing::Values("xfs", "btrfs"),
+                         [](const auto& info) { return std::string(info.param); });
 
 TEST(Seeder, NoSpaceFailsFastWithThePath) {
   TempDir tmp;
