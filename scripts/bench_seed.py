@@ -10,6 +10,7 @@ then round 2, ...), each into a new directory that is deleted afterwards:
   seedfs seed --workers 1 --no-skip every file, one worker
   seedfs seed --no-hardlinks        default rules, every file copied (reflinked where possible)
   ..., the rules before 2026-12-03  executables and .o files linked too (what the new rules cost)
+  seedfs seed, reflinks = false     hardlinks even where the filesystem could reflink (--fs xfs, btrfs)
   cp -al                            hardlink the whole tree
 
 It prints medians of wall time, files/s, the ratio to `cp -al`, peak RSS
@@ -31,6 +32,7 @@ VARIANTS = {
     "seedfs seed --no-hardlinks": ["--no-hardlinks", "--json"],
     "seedfs seed, the rules before 2026-12-03": ["--config", "@OLD_RULES@", "--json"],
     "seedfs seed --no-skip, the rules before 2026-12-03": ["--no-skip", "--config", "@OLD_RULES@", "--json"],
+    "seedfs seed, reflinks = false": ["--config", "@NO_REFLINKS@", "--json"],
     "cp -al": None,
 }
 
@@ -61,6 +63,14 @@ def old_rules(fs):
     return path
 
 
+def no_reflinks(fs):
+    path = os.path.join(fs, "no-reflinks.toml")
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write("reflinks = false\n")
+    return path
+
+
 def bench_scale(a, fs, scale, env):
     root = os.path.join(fs, f"root-{scale:g}")
     sh([os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen-cargo-tree"),
@@ -77,7 +87,8 @@ def bench_scale(a, fs, scale, env):
             if flags is None:
                 cmd = ["cp", "-al", os.path.join(root, "target"), os.path.join(ws, "target")]
             else:
-                cmd = [a.seedfs, "seed", root, ws] + [old_rules(fs) if f == "@OLD_RULES@" else f for f in flags]
+                configs = {"@OLD_RULES@": old_rules, "@NO_REFLINKS@": no_reflinks}
+                cmd = [a.seedfs, "seed", root, ws] + [configs[f](fs) if f in configs else f for f in flags]
             wall, rss, out = run_measured(cmd, env, fs)
             if rnd > 0:
                 r = results[name]
@@ -103,16 +114,18 @@ def main():
                     help="file sizes relative to the measured project (default 0.001: 9.7 MB at scale 1)")
     ap.add_argument("--workdir", default=os.environ.get("BENCH_DIR", "/var/tmp"))
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--fs", choices=["ext4", "xfs", "btrfs"], default="ext4",
+                    help="the filesystem of the loop image (xfs and btrfs reflink)")
     a = ap.parse_args()
 
     env = dict(os.environ)
     tables = []
-    with fresh_fs(a.workdir, 40, a.keep) as fs:
+    with fresh_fs(a.workdir, 40, a.keep, a.fs) as fs:
         for scale in a.scales:
             env["XDG_CONFIG_HOME"] = os.path.join(fs, "no-config")  # built-in rules only
             tables.append((scale, *bench_scale(a, fs, scale, env)))
 
-    print(f"\n{a.rounds} rounds per variant, interleaved, medians; fresh ext4, new destination each round\n")
+    print(f"\n{a.rounds} rounds per variant, interleaved, medians; fresh {a.fs}, new destination each round\n")
     print("| scale | variant | files | wall | files/s | speed vs cp -al | peak RSS | thread-s walk / mkdir / link+copy |")
     print("|---|---|---|---|---|---|---|---|")
     for scale, total, results in tables:

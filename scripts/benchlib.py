@@ -25,9 +25,17 @@ def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
+MKFS = {
+    "ext4": ["mkfs.ext4", "-q", "-F", "-N", "12000000"],
+    "xfs": ["mkfs.xfs", "-q", "-f", "-m", "reflink=1"],  # reflinks
+    "btrfs": ["mkfs.btrfs", "-q", "-f"],
+}
+
+
 @contextlib.contextmanager
-def fresh_fs(workdir, size_gb, keep):
-    """A new ext4 on a loop device, or a temp dir when that is not possible."""
+def fresh_fs(workdir, size_gb, keep, fs_type="ext4"):
+    """A new filesystem (ext4 unless told) on a loop device, or a temp dir when
+    that is not possible."""
     base = tempfile.mkdtemp(prefix="seedfs-bench-", dir=workdir)
     img, mnt = os.path.join(base, "fs.img"), os.path.join(base, "mnt")
     os.makedirs(mnt)
@@ -36,7 +44,7 @@ def fresh_fs(workdir, size_gb, keep):
         if os.geteuid() == 0:
             with open(img, "wb") as f:
                 f.truncate(size_gb << 30)
-            sh(["mkfs.ext4", "-q", "-F", "-N", "12000000", img])
+            sh(MKFS[fs_type] + [img])
             sh(["mount", "-o", "loop", img, mnt])
             mounted = True
         else:
