@@ -1,6 +1,7 @@
 #include "fs/mount.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -202,8 +203,17 @@ std::optional<std::string> fuse_unavailable() {
   if (err == ENOENT)
     return std::string("/dev/fuse does not exist: load the module (modprobe fuse) or, in a "
                        "container, pass the device in (docker run --device /dev/fuse --cap-add SYS_ADMIN)");
-  return std::string("/dev/fuse: ") + std::strerror(err) +
-         ": add yourself to the group that owns /dev/fuse, or run as root";
+  struct stat st {};
+  std::string mode;
+  if (::stat("/dev/fuse", &st) == 0) {
+    char buf[96];
+    const struct group* g = ::getgrgid(st.st_gid);
+    std::snprintf(buf, sizeof buf, " (mode %04o, group %s)", st.st_mode & 07777, g ? g->gr_name : "?");
+    mode = buf;
+  }
+  return std::string("/dev/fuse: ") + std::strerror(err) + mode +
+         ": FUSE needs read-write access to it; Debian's default is 0666 (as root: chmod 0666 "
+         "/dev/fuse, or a udev rule KERNEL==\"fuse\", MODE=\"0666\" to keep it), or run as root";
 }
 
 }  // namespace seedfs::fs

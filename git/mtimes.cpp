@@ -95,8 +95,14 @@ SourceIndex SourceIndex::read(const std::filesystem::path& root_project, const s
   std::string ws_why;
   x.ws_ = ws ? ws : checkout_of(ws_project, ws_why);
   x.root_ = root_checkout.get();
-  if (!x.root_) x.skipped_ = "the root is not a git checkout (" + why + ")";
-  else if (!x.ws_) x.skipped_ = "the workspace is not a git checkout (" + ws_why + ")";
+  // "the root /p/main is not a git checkout", or what git said.
+  auto not_a_checkout = [](const char* role, const std::filesystem::path& dir, const std::string& why) {
+    if (why.find("not in a git checkout") != std::string::npos)
+      return std::string(role) + " " + dir.string() + " is not a git checkout";
+    return std::string(role) + ": " + why;
+  };
+  if (!x.root_) x.skipped_ = not_a_checkout("the root", root_project, why);
+  else if (!x.ws_) x.skipped_ = not_a_checkout("the workspace", ws_project, ws_why);
   else if (x.root_->prefix != x.ws_->prefix)
     x.skipped_ = "the project is at " + x.root_->prefix.string() + " in the root's repository but at " +
                  x.ws_->prefix.string() + " in the workspace's";

@@ -172,10 +172,12 @@ TEST_F(GitSync, NotACheckoutIsSkipped) {
   test::write_file(plain / "Cargo.toml", "[workspace]\n");
   auto plain_before = test::snapshot(plain);
   git::MtimeSync s = git::sync_mtimes(root, plain);
-  EXPECT_NE(s.skipped.find("workspace is not a git checkout"), std::string::npos) << s.skipped;
+  EXPECT_NE(s.skipped.find("the workspace " + plain.string() + " is not a git checkout"), std::string::npos)
+      << s.skipped;
   EXPECT_EQ(test::diff(plain_before, test::snapshot(plain)), "");
   s = git::sync_mtimes(plain, ws);
-  EXPECT_NE(s.skipped.find("root is not a git checkout"), std::string::npos) << s.skipped;
+  EXPECT_NE(s.skipped.find("the root " + plain.string() + " is not a git checkout"), std::string::npos)
+      << s.skipped;
 }
 
 // Git runs its hooks with GIT_DIR and GIT_WORK_TREE set to the new worktree:
