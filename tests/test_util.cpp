@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -112,6 +113,37 @@ std::string json_value(const std::string& json, const std::string& path) {
       "print(v if isinstance(v, str) else json.dumps(v), end='')\n";
   Result r = run_process({"python3", "-c", kScript, (io / "doc.json").string(), path});
   return r.rc == 0 ? r.out : "(python3 failed: " + r.err + ")";
+}
+
+std::string ensure_test_user(uid_t& uid, gid_t& gid) {
+  if (::geteuid() != 0) return "needs root to make the test user";
+  if (!::getpwnam(kTestUser)) {
+    Result add = run_process({"useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", kTestUser},
+                             {}, true);
+    if (add.rc != 0) return "useradd " + std::string(kTestUser) + ": " + add.out;
+  }
+  const struct passwd* pw = ::getpwnam(kTestUser);
+  if (!pw) return "no user " + std::string(kTestUser) + " after useradd";
+  uid = pw->pw_uid;
+  gid = pw->pw_gid;
+  return "";
+}
+
+DevFuseOpenToAll::DevFuseOpenToAll() {
+  struct stat st {};
+  if (::stat("/dev/fuse", &st) == 0 && ::chmod("/dev/fuse", 0666) == 0) mode_ = st.st_mode & 07777;
+}
+
+DevFuseOpenToAll::~DevFuseOpenToAll() {
+  if (mode_) ::chmod("/dev/fuse", mode_);
+}
+
+Result run_as(const std::string& user, const std::vector<std::string>& env, const std::vector<std::string>& argv,
+              const fs::path& cwd, bool merge_err) {
+  std::vector<std::string> all{"runuser", "-u", user, "--", "env", "-i"};
+  all.insert(all.end(), env.begin(), env.end());
+  all.insert(all.end(), argv.begin(), argv.end());
+  return run_process(all, cwd, merge_err);
 }
 
 std::string show(const Result& r) {

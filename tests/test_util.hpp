@@ -100,6 +100,29 @@ Result run_process(const std::vector<std::string>& argv, const fs::path& cwd = {
 // Parsed by Python's json module, so that the tests do not trust seedfs's own writer.
 std::string json_value(const std::string& json, const std::string& path);
 
+// The system user the unprivileged tests run seedfs as ("seedfs-test"),
+// made if missing (root only). Empty, with uid and gid set, or why not.
+std::string ensure_test_user(uid_t& uid, gid_t& gid);
+inline constexpr const char* kTestUser = "seedfs-test";
+
+// /dev/fuse opened to everyone (0666, Debian's default) for the scope, its
+// mode put back after (these machines have 0600). Tests holding one run one
+// at a time (ctest RESOURCE_LOCK e2e).
+class DevFuseOpenToAll {
+ public:
+  DevFuseOpenToAll();
+  ~DevFuseOpenToAll();
+  DevFuseOpenToAll(const DevFuseOpenToAll&) = delete;
+  DevFuseOpenToAll& operator=(const DevFuseOpenToAll&) = delete;
+
+ private:
+  mode_t mode_ = 0;
+};
+
+// `argv` as `user` with exactly the environment `env` ("NAME=value"), in `cwd`.
+Result run_as(const std::string& user, const std::vector<std::string>& env, const std::vector<std::string>& argv,
+              const fs::path& cwd, bool merge_err = false);
+
 // The exit code and both outputs, for a failure message.
 std::string show(const Result& r);
 

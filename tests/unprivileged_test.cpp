@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "fs/mount.hpp"
@@ -31,27 +32,16 @@ using test::write_file;
 namespace stdfs = std::filesystem;
 using namespace std::chrono_literals;
 
-constexpr const char* kUser = "seedfs-test";
+using test::kTestUser;
+constexpr const char* kUser = kTestUser;
 constexpr int64_t kOld = 1600000000;
 
 class Unprivileged : public ::testing::Test {
  protected:
   void SetUp() override {
     SEEDFS_REQUIRE_FUSE_OR_SKIP();
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root to make the test user and open /dev/fuse to it";
-    if (!::getpwnam(kUser)) {
-      Result add = test::run_process({"useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", kUser},
-                                     {}, true);
-      ASSERT_EQ(add.rc, 0) << show(add);
-    }
-    const struct passwd* pw = ::getpwnam(kUser);
-    ASSERT_TRUE(pw);
-    uid = pw->pw_uid;
-    gid = pw->pw_gid;
-    struct stat st {};
-    ASSERT_EQ(::stat("/dev/fuse", &st), 0);
-    fuse_mode = st.st_mode & 07777;
-    ASSERT_EQ(::chmod("/dev/fuse", 0666), 0);
+    if (std::string why = test::ensure_test_user(uid, gid); !why.empty()) GTEST_SKIP() << why;
+    open_fuse.emplace();
 
     // Everything the user works with lives below a dir of its own: the copy
     // of the binary (the build dir may sit where it cannot go), its state
@@ -73,7 +63,6 @@ class Unprivileged : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (fuse_mode) ::chmod("/dev/fuse", fuse_mode);
     if (!ws.empty() && fs::mount_at((ws / "target").string())) ::umount2((ws / "target").c_str(), MNT_DETACH);
     if (!root_before.empty()) {
       EXPECT_EQ(test::diff(root_before, test::snapshot(root / "target")), "") << "the root changed";
@@ -91,13 +80,14 @@ class Unprivileged : public ::testing::Test {
 
   // `seedfs args...` as the test user, with its own HOME and XDG dirs.
   Result as_user(const std::vector<std::string>& args) {
-    std::vector<std::string> argv{"runuser", "-u", kUser, "--", "env", "-i", "PATH=/usr/bin:/bin",
-                                  "HOME=" + (tmp / "home").string(),
-                                  "XDG_RUNTIME_DIR=" + (tmp / "home/run").string(),
-                                  "XDG_STATE_HOME=" + (tmp / "home/state").string(),
-                                  "XDG_CONFIG_HOME=" + (tmp / "home/config").string(), bin.string()};
+    std::vector<std::string> argv{bin.string()};
     argv.insert(argv.end(), args.begin(), args.end());
-    return test::run_process(argv, tmp / "home");
+    return test::run_as(kUser,
+                        {"PATH=/usr/bin:/bin", "HOME=" + (tmp / "home").string(),
+                         "XDG_RUNTIME_DIR=" + (tmp / "home/run").string(),
+                         "XDG_STATE_HOME=" + (tmp / "home/state").string(),
+                         "XDG_CONFIG_HOME=" + (tmp / "home/config").string()},
+                        argv, tmp / "home");
   }
 
   // A shell command as the test user (to act through the view as it).
@@ -129,7 +119,7 @@ class Unprivileged : public ::testing::Test {
   stdfs::path bin, root, ws;
   uid_t uid = 0;
   gid_t gid = 0;
-  mode_t fuse_mode = 0;
+  std::optional<test::DevFuseOpenToAll> open_fuse;  // for the test's run only
   test::Snapshot root_before;
 };
 

@@ -437,6 +437,71 @@ TEST_F(CargoE2E, WorkspaceRebuildsLeaveTheRootsBuildValid) {
   root_before.clear();  // the root built itself: its target/ changed on purpose
 }
 
+// ---- as a user who is not root ----
+
+// a, as users run it: the test user (tests/test_util.hpp) owns a copy of the
+// fixture as its root checkout, makes the worktree, mounts through
+// fusermount3 and builds with the same toolchain (hardlinked out of root's
+// home, which it cannot enter) and a CARGO_HOME of its own: nothing compiles.
+TEST_F(CargoE2E, AsAUserBuildRightAfterMountIsAllFresh) {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (std::string why = test::ensure_test_user(uid, gid); !why.empty()) GTEST_SKIP() << why;
+  test::DevFuseOpenToAll open_fuse;
+  ::chmod(tmp.path().c_str(), 0755);
+  auto home = tmp / "home";
+  stdfs::create_directories(home / "run");
+  // The toolchain, where the user can reach it (same files: same rustc).
+  Result sysroot = run({"rustc", "--print", "sysroot"}, tmp.path());
+  ASSERT_EQ(sysroot.rc, 0) << sysroot.out;
+  auto toolchain = home / "toolchain";
+  Result tc = run({"cp", "-al", sysroot.out.substr(0, sysroot.out.find('\n')), toolchain.string()}, tmp.path());
+  ASSERT_EQ(tc.rc, 0) << tc.out;
+  auto bin = home / "seedfs";
+  stdfs::copy_file(SEEDFS_BIN, bin);
+  root = home / "main";
+  Result cp = run({"cp", "-a", fixture.string(), root.string()}, tmp.path());
+  ASSERT_EQ(cp.rc, 0) << cp.out;
+  std::string owner = std::to_string(uid) + ":" + std::to_string(gid);
+  for (const auto& p : {home / "run", home / "main"}) {
+    Result own = run({"chown", "-R", owner, p.string()}, tmp.path());
+    ASSERT_EQ(own.rc, 0) << own.out;
+  }
+  ASSERT_EQ(::chown(home.c_str(), uid, gid), 0);
+  ::chmod((home / "run").c_str(), 0700);
+  std::vector<std::string> env{"PATH=" + (toolchain / "bin").string() + ":/usr/bin:/bin", "HOME=" + home.string(),
+                               "CARGO_HOME=" + (home / ".cargo").string(), "CARGO_TERM_COLOR=never",
+                               "XDG_RUNTIME_DIR=" + (home / "run").string(),
+                               "XDG_STATE_HOME=" + (home / "state").string()};
+  auto as_user = [&](std::vector<std::string> argv, const stdfs::path& cwd) {
+    return test::run_as(test::kTestUser, env, argv, cwd, true);
+  };
+  // Its own checkout is a valid build for it (a no-op build rewrites the
+  // uplifted target/debug/*.d: before the snapshot).
+  Build own = parse_cargo(as_user({"cargo", "build", "-v"}, root), 0);
+  expect_all_fresh(own);
+  root_before = test::snapshot(root / "target");
+
+  ws = home / "feature";
+  Result add = as_user({"git", "worktree", "add", "-q", "--detach", ws.string()}, root);
+  ASSERT_EQ(add.rc, 0) << add.out;
+  Result m = as_user({bin.string(), "mount", "--throttle-us", "50000"}, ws);
+  ASSERT_EQ(m.rc, 0) << m.out;
+  auto mnt = fs::mount_at((ws / "target").string());
+  ASSERT_TRUE(mnt);
+  Build b = parse_cargo(as_user({"cargo", "build", "-v"}, ws), 0);
+  expect_all_fresh(b);
+  Result st = as_user({bin.string(), "status", "--json"}, ws);
+  std::string phase = test::json_value(st.out, "mounts.0.artifacts.0.phase");
+  EXPECT_TRUE(phase == "scanning" || phase == "materializing") << st.out;
+  Result app = as_user({(ws / "target/debug" / kApp).string(), "--count", "2"}, ws);
+  EXPECT_NE(app.out.find("2 records"), std::string::npos) << app.out;
+  Result un = as_user({bin.string(), "unmount"}, ws);
+  EXPECT_EQ(un.rc, 0) << un.out;
+  EXPECT_FALSE(fs::mount_at((ws / "target").string()));
+  // TearDown removes the worktree as root and checks the root's snapshot.
+}
+
 // ---- tools that write build outputs, in a workspace after the unmount ----
 //
 // After materialization the workspace is a plain dir whose files in deps/ and
