@@ -167,10 +167,13 @@ bool reflink_may_work(dev_t dev) {
 
 namespace {
 
-// A reflink of a file to link; EOPNOTSUPP where the filesystem cannot (or the
-// file is empty: nothing to share), for the caller to hardlink instead.
-std::error_code reflink(int src_dir, const char* src_name, int dst_dir, const char* dst_name,
-                        const struct stat* st, Done& done) {
+// A reflink or copy of a file the workspace does not have yet (one it has is
+// kept). With `reflink_only`, EOPNOTSUPP where no reflink is possible (or
+// the file is empty: nothing to share), for the caller to hardlink instead.
+std::error_code copy_new(int src_dir, const char* src_name, int dst_dir, const char* dst_name,
+                         const struct stat* st, Done& done, bool reflink_only) {
+  // A copy costs a new inode and its data before linkat can say the name is
+  // taken: look first, so that a rerun or a resumed mount keeps files cheaply.
   struct stat existing {}, own {};
   if (::fstatat(dst_dir, dst_name, &existing, AT_SYMLINK_NOFOLLOW) == 0)
     return done = {Outcome::kept, 0}, std::error_code{};
@@ -181,8 +184,8 @@ std::error_code reflink(int src_dir, const char* src_name, int dst_dir, const ch
     if (::fstat(src.get(), &own) != 0) return last_error();
     st = &own;
   }
-  if (st->st_size == 0 || !reflink_may_work(st->st_dev)) return sys::make_error(EOPNOTSUPP);
-  return copy_file(src.get(), *st, dst_dir, dst_name, CopyMode::keep_existing, done, true, true);
+  if (reflink_only && (st->st_size == 0 || !reflink_may_work(st->st_dev))) return sys::make_error(EOPNOTSUPP);
+  return copy_file(src.get(), *st, dst_dir, dst_name, CopyMode::keep_existing, done, true, reflink_only);
 }
 
 }  // namespace
@@ -237,13 +240,14 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
 std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
                                  const char* dst_name, config::Method method,
                                  const struct stat* st, Done& done, bool reflink_first) {
-  struct stat own {};
   if (method == config::Method::link && reflink_first && (!st || reflink_may_work(st->st_dev))) {
-    if (auto ec = reflink(src_dir, src_name, dst_dir, dst_name, st, done); ec.value() != EOPNOTSUPP)
+    if (auto ec = copy_new(src_dir, src_name, dst_dir, dst_name, st, done, /*reflink_only=*/true);
+        ec.value() != EOPNOTSUPP)
       return ec;  // reflinked, kept, or a real error
   }
   if (method == config::Method::link) {
     if (::linkat(src_dir, src_name, dst_dir, dst_name, 0) == 0) {
+      struct stat own {};
       if (!st && sys::lstat_at(src_dir, src_name, own) == std::error_code{}) st = &own;
       done = {Outcome::linked, st ? static_cast<uint64_t>(st->st_size) : 0};
       return {};
@@ -251,19 +255,7 @@ std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
     if (errno == EEXIST) return done = {Outcome::kept, 0}, std::error_code{};
     if (!link_impossible(errno)) return last_error();
   }
-  // A copy costs a new inode and its data before linkat can say the name is
-  // taken: look first, so that a rerun or a resumed mount keeps files cheaply.
-  struct stat existing {};
-  if (::fstatat(dst_dir, dst_name, &existing, AT_SYMLINK_NOFOLLOW) == 0)
-    return done = {Outcome::kept, 0}, std::error_code{};
-  std::error_code ec;
-  UniqueFd src = sys::open_at(src_dir, src_name, O_RDONLY | O_NOFOLLOW, 0, ec);
-  if (!src) return ec;
-  if (!st) {
-    if (::fstat(src.get(), &own) != 0) return last_error();
-    st = &own;
-  }
-  return copy_file(src.get(), *st, dst_dir, dst_name, CopyMode::keep_existing, done);
+  return copy_new(src_dir, src_name, dst_dir, dst_name, st, done, /*reflink_only=*/false);
 }
 
 std::error_code copy_symlink(int src_dir, const char* src_name, int dst_dir,
