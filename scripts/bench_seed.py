@@ -17,6 +17,7 @@ It prints medians of wall time, files/s, the ratio to `cp -al`, peak RSS
 (the child's maxrss) and, for seedfs, where the thread-time went.
 """
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -33,7 +34,13 @@ VARIANTS = {
     "seedfs seed, the rules before 2026-12-03": ["--config", "@OLD_RULES@", "--json"],
     "seedfs seed --no-skip, the rules before 2026-12-03": ["--no-skip", "--config", "@OLD_RULES@", "--json"],
     "seedfs seed, reflinks = false": ["--config", "@NO_REFLINKS@", "--json"],
-    "cp -al": None,
+}
+# The baselines: what seedfs is measured against. `cp -al` cannot cross
+# filesystems; with --cross-fs, `cp -a` and `rsync -a` are what users run.
+BASELINES = {
+    "cp -al": lambda src, dst: ["cp", "-al", src, dst],
+    "cp -a": lambda src, dst: ["cp", "-a", src, dst],
+    "rsync -a": lambda src, dst: ["rsync", "-a", src + "/", dst],
 }
 
 
@@ -71,21 +78,22 @@ def no_reflinks(fs):
     return path
 
 
-def bench_scale(a, fs, scale, env):
+def bench_scale(a, fs, ws_fs, scale, env):
     root = os.path.join(fs, f"root-{scale:g}")
     sh([os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen-cargo-tree"),
         os.path.join(root, "target"), "--scale", str(scale), "--bytes-scale", str(a.bytes_scale)])
     sh(["sync"])
     total = sum(len(files) for _, _, files in os.walk(os.path.join(root, "target")))
-    results = {v: {"wall": [], "rss": [], "files": [], "threads": []} for v in VARIANTS}
+    variants = {v: VARIANTS.get(v) for v in a.variants}
+    results = {v: {"wall": [], "rss": [], "files": [], "threads": []} for v in variants}
     n = 0
     for rnd in range(a.rounds + 1):  # round 0 warms the page cache and is not counted
-        for name, flags in VARIANTS.items():
+        for name, flags in variants.items():
             n += 1
-            ws = os.path.join(fs, f"ws-{n}")
+            ws = os.path.join(ws_fs, f"ws-{n}")
             os.makedirs(ws)
             if flags is None:
-                cmd = ["cp", "-al", os.path.join(root, "target"), os.path.join(ws, "target")]
+                cmd = BASELINES[name](os.path.join(root, "target"), os.path.join(ws, "target"))
             else:
                 configs = {"@OLD_RULES@": old_rules, "@NO_REFLINKS@": no_reflinks}
                 cmd = [a.seedfs, "seed", root, ws] + [configs[f](fs) if f in configs else f for f in flags]
@@ -114,22 +122,37 @@ def main():
                     help="file sizes relative to the measured project (default 0.001: 9.7 MB at scale 1)")
     ap.add_argument("--workdir", default=os.environ.get("BENCH_DIR", "/var/tmp"))
     ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--fs", choices=["ext4", "xfs", "btrfs"], default="ext4",
-                    help="the filesystem of the loop image (xfs and btrfs reflink)")
+    ap.add_argument("--fs", choices=["ext4", "xfs", "btrfs", "own"], default="ext4",
+                    help="the filesystem of the loop image (xfs and btrfs reflink; own: the machine's disk)")
+    ap.add_argument("--cross-fs", action="store_true",
+                    help="the workspaces on a second filesystem of the same kind: every file is copied")
+    ap.add_argument("--variants", nargs="+", help="only these (default: all; names as in the table)")
     a = ap.parse_args()
+    baselines = ["cp -a", "rsync -a"] if a.cross_fs else ["cp -al"]
+    a.variants = a.variants or list(VARIANTS) + baselines
+    for v in a.variants:
+        if v not in VARIANTS and v not in BASELINES:
+            raise SystemExit(f"bench: no variant {v!r} (known: {', '.join(list(VARIANTS) + list(BASELINES))})")
+    base = next((v for v in a.variants if v in BASELINES), None)
+    if not base:
+        raise SystemExit("bench: name a baseline among the variants (" + ", ".join(baselines) + ")")
 
     env = dict(os.environ)
     tables = []
-    with fresh_fs(a.workdir, 40, a.keep, a.fs) as fs:
+    with fresh_fs(a.workdir, 40, a.keep, a.fs) as fs, \
+            (fresh_fs(a.workdir, 40, a.keep, a.fs) if a.cross_fs else contextlib.nullcontext(fs)) as ws_fs:
         for scale in a.scales:
             env["XDG_CONFIG_HOME"] = os.path.join(fs, "no-config")  # built-in rules only
-            tables.append((scale, *bench_scale(a, fs, scale, env)))
+            tables.append((scale, *bench_scale(a, fs, ws_fs, scale, env)))
 
-    print(f"\n{a.rounds} rounds per variant, interleaved, medians; fresh {a.fs}, new destination each round\n")
-    print("| scale | variant | files | wall | files/s | speed vs cp -al | peak RSS | thread-s walk / mkdir / link+copy |")
+    where = f"fresh {a.fs}" if a.fs != "own" else "the machine's own disk"
+    if a.cross_fs:
+        where += ", workspaces on a second one"
+    print(f"\n{a.rounds} rounds per variant, interleaved, medians; {where}, new destination each round\n")
+    print(f"| scale | variant | files | wall | files/s | speed vs {base} | peak RSS | thread-s walk / mkdir / link+copy |")
     print("|---|---|---|---|---|---|---|---|")
     for scale, total, results in tables:
-        cp = median(results["cp -al"]["wall"])
+        cp = median(results[base]["wall"])
         for name, r in results.items():
             wall = median(r["wall"])
             files = int(median(r["files"]))

@@ -14,6 +14,7 @@ until the end of the first `cargo build` in the worktree:
   cp -al                  git worktree add, `cp -al root/target`, cargo build (on a scratch copy
                           of the root: the build writes through the shared inodes)
   cp -a --reflink=auto    git worktree add, `cp -a --reflink=auto root/target`, cargo build
+  rsync -a                git worktree add, `rsync -a root/target/`, cargo build
   shared CARGO_TARGET_DIR git worktree add, cargo build into the root's target dir (a scratch copy)
   cold build              git worktree add, cargo build from nothing
 
@@ -24,6 +25,7 @@ build and to the cold build, and the units cargo compiled (`Compiling` lines
 of `cargo build -v`).
 """
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -34,8 +36,8 @@ import time
 
 from benchlib import fresh_fs, median, sh
 
-VARIANTS = ["seedfs (hook)", "seedfs (hook), cargo path in the config", "seedfs seed", "cp -al", "cp -a --reflink=auto", "shared CARGO_TARGET_DIR",
-            "cold build"]
+VARIANTS = ["seedfs (hook)", "seedfs (hook), cargo path in the config", "seedfs seed", "cp -al", "cp -a --reflink=auto",
+            "rsync -a", "shared CARGO_TARGET_DIR", "cold build"]
 
 
 def run(cmd, cwd, env, check=True):
@@ -56,9 +58,10 @@ def compiled(cargo_output):
 
 
 class Bench:
-    def __init__(self, a, base):
+    def __init__(self, a, base, ws_base):
         self.a = a
         self.base = base
+        self.ws_base = ws_base  # where the worktrees go: another filesystem with --cross-fs
         self.root = os.path.join(base, "main")
         self.env = dict(os.environ, CARGO_TERM_COLOR="never",
                         XDG_RUNTIME_DIR=os.path.join(base, "run"), XDG_STATE_HOME=os.path.join(base, "state"))
@@ -84,7 +87,7 @@ class Bench:
 
     def worktree(self):
         self.n += 1
-        return os.path.join(self.base, f"wt-{self.n}")
+        return os.path.join(self.ws_base, f"wt-{self.n}")
 
     def remove(self, ws, env):
         run(["git", "worktree", "remove", "--force", ws], self.root, env, check=False)
@@ -114,6 +117,9 @@ class Bench:
         elif variant == "cp -a --reflink=auto":
             prepare, _ = timed_run(["cp", "-a", "--reflink=auto", os.path.join(self.root, "target"),
                                     os.path.join(ws, "target")], self.base, env)
+        elif variant == "rsync -a":
+            prepare, _ = timed_run(["rsync", "-a", os.path.join(self.root, "target") + "/",
+                                    os.path.join(ws, "target")], self.base, env)
         elif variant == "shared CARGO_TARGET_DIR":
             build_env = dict(env, CARGO_TARGET_DIR=scratch)
         build, out = timed_run(["cargo", "build", "-v"], ws, build_env)
@@ -139,22 +145,31 @@ def main():
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--workdir", default=None, help="where the loop image or temp dir goes (default: $TMPDIR)")
     p.add_argument("--keep", action="store_true", help="keep the scratch dirs")
+    p.add_argument("--cross-fs", action="store_true",
+                   help="the worktrees on a second fresh ext4: nothing can be linked, every file is copied")
+    p.add_argument("--variants", nargs="+", help="only these (default: all)")
     a = p.parse_args()
+    variants = a.variants or VARIANTS
+    for v in variants:
+        if v not in VARIANTS:
+            raise SystemExit(f"bench: no variant {v!r} (known: {', '.join(VARIANTS)})")
     a.seedfs = os.path.abspath(a.seedfs)
     a.fixture = os.path.abspath(a.fixture)
     sh([os.path.join(here, "..", "tests", "e2e", "make-fixture.sh"), a.fixture], quiet=False)
 
-    with fresh_fs(a.workdir or tempfile.gettempdir(), 8, a.keep) as fs:
-        b = Bench(a, fs)
+    workdir = a.workdir or tempfile.gettempdir()
+    with fresh_fs(workdir, 8, a.keep) as fs, \
+            (fresh_fs(workdir, 8, a.keep) if a.cross_fs else contextlib.nullcontext(fs)) as ws_fs:
+        b = Bench(a, fs, ws_fs)
         b.setup()
-        res = {v: {"add": [], "prepare": [], "build": [], "total": [], "units": []} for v in VARIANTS}
+        res = {v: {"add": [], "prepare": [], "build": [], "total": [], "units": []} for v in variants}
         noop, noop_units = [], []
         for rnd in range(a.rounds + 1):
             t, u = b.root_noop()
             if rnd:
                 noop.append(t)
                 noop_units.append(u)
-            for v in VARIANTS:
+            for v in variants:
                 add, prep, build, units = b.one(v)
                 print(f"bench: round {rnd} {v}: add {add:.3f} s, prepare {prep:.3f} s, build {build:.3f} s, "
                       f"{units} compiled", file=sys.stderr)
@@ -169,14 +184,14 @@ def main():
         run([a.seedfs, "hook", "uninstall"], b.root, b.env)
 
     base = median(noop)
-    cold = median(res["cold build"]["total"])
+    cold = median(res["cold build"]["total"]) if "cold build" in res else float("nan")
     print(f"\nA new worktree's first `cargo build`, from `git worktree add` to its end; medians of {a.rounds} "
-          f"interleaved rounds")
+          f"interleaved rounds" + ("; the worktrees on another filesystem" if a.cross_fs else ""))
     print(f"root: no-op `cargo build` {base:.3f} s ({int(median(noop_units))} compiled)\n")
     print("| variant | `git worktree add` | seed or copy | first `cargo build` | total | vs root no-op build "
           "| speed vs cold build | units compiled |")
     print("|---|---|---|---|---|---|---|---|")
-    for v in VARIANTS:
+    for v in variants:
         r = res[v]
         total = median(r["total"])
         print(f"| {v} | {median(r['add']):.3f} s | {median(r['prepare']):.3f} s | {median(r['build']):.3f} s "

@@ -12,7 +12,7 @@ packages=(
   libfuse3-dev fuse3                         # the FUSE view (fusermount3 for non-root users)
   libspdlog-dev libtomlplusplus-dev libcli11-dev libgtest-dev
   python3                                    # scripts/gen-cargo-tree and the benchmarks
-  e2fsprogs util-linux time                  # mkfs.ext4, losetup and GNU time for the benchmarks
+  e2fsprogs util-linux time rsync            # mkfs.ext4, losetup, GNU time and rsync for the benchmarks
   git bc zlib1g-dev                          # the real-cargo e2e fixture (tests/e2e/) ...
   librust-anyhow-dev librust-thiserror-dev   # ... built offline from Debian's crates
   librust-clap-dev librust-regex-dev librust-aho-corasick-dev

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
@@ -103,6 +104,9 @@ struct Seeder::Impl {
   std::atomic<int64_t> elapsed_ns{-1};  // set when finished
   std::atomic<bool> stop{false};
   std::atomic<bool> was_cancelled{false};
+
+  std::mutex copies_mu;  // guards `copies`
+  std::map<std::pair<dev_t, ino_t>, std::string> copies;  // a root inode -> the workspace path of its copy
 
   std::mutex mu;  // guards everything below
   std::condition_variable cv;
@@ -378,11 +382,21 @@ struct Seeder::Impl {
           stp = &st;
           method = art.method_for(child, st.st_mode);
         }
-        if (*method == config::Method::copy) op = "copy";
+        if (*method == config::Method::copy) {
+          op = "copy";
+          // Copies need the inode (for its other names, below); the copy
+          // itself would stat the file anyway.
+          if (!stp && !opts.dry_run) {
+            if ((ec = sys::lstat_at(dir.src.get(), f.name.c_str(), st))) return fail(child, "stat", ec);
+            stp = &st;
+          }
+        }
         if (!opts.dry_run)
           went = guarded(child, EntryKind::file, [&] {
+            if (*method == config::Method::copy && link_to_earlier_copy(dir, f, *stp, done)) return;
             ec = materialize_file(dir.src.get(), f.name.c_str(), dir.dst.get(), f.name.c_str(),
                                   *method, stp, done, reflink_first());
+            if (!ec && *method == config::Method::copy) remember_copy(*stp, child, done);
           });
         else
           done.outcome = *method == config::Method::link ? Outcome::linked : Outcome::copied;
@@ -394,6 +408,32 @@ struct Seeder::Impl {
         count(done);
       n.files_done.fetch_add(1, std::memory_order_relaxed);
     }
+  }
+
+  // A root inode with several names (cargo's target/<profile>/<bin> and
+  // deps/<bin>-<hash>, a build script's two names) is copied once: its other
+  // names become hardlinks of that copy, inside the workspace, as in the root.
+  bool link_to_earlier_copy(const DirPair& dir, const FileEntry& f, const struct stat& st, Done& done) {
+    if (st.st_nlink < 2) return false;
+    std::string first;
+    {
+      std::lock_guard lock(copies_mu);
+      auto it = copies.find({st.st_dev, st.st_ino});
+      if (it == copies.end()) return false;
+      first = it->second;
+    }
+    if (::linkat(dest.get(), first.c_str(), dir.dst.get(), f.name.c_str(), 0) == 0) {
+      done = {Outcome::copied, 0};
+      return true;
+    }
+    if (errno == EEXIST) return done = {Outcome::kept, 0}, true;
+    return false;  // the first copy is gone or cannot be linked: copy this one
+  }
+
+  void remember_copy(const struct stat& st, const std::string& child, const Done& done) {
+    if (st.st_nlink < 2 || (done.outcome != Outcome::copied && done.outcome != Outcome::reflinked)) return;
+    std::lock_guard lock(copies_mu);
+    copies.emplace(std::make_pair(st.st_dev, st.st_ino), child);
   }
 
   void count(const Done& done) {

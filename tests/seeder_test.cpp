@@ -190,6 +190,30 @@ TEST(Seeder, NoSkipSeedsEverythingButSpecialFiles) {
   EXPECT_EQ(r.stats.skipped_type, 1u);
 }
 
+// Cargo's uplifted binary is a second name of deps/<bin>-<hash>: copied once,
+// the other name a hardlink of the copy (inside the workspace, as in the root).
+TEST(Seeder, NamesOfOneCopiedInodeStayOneInode) {
+  TempDir tmp;
+  auto root = tmp / "root", dest = tmp / "ws";
+  write_file(root / "debug/deps/app-0123456789abcdef", "executable", 0755, kOld);
+  fs::create_hard_link(root / "debug/deps/app-0123456789abcdef", root / "debug/app");
+  write_file(root / "debug/build/foo-1/build_script_build-0123456789abcdef", "script", 0755, kOld);
+  fs::create_hard_link(root / "debug/build/foo-1/build_script_build-0123456789abcdef",
+                       root / "debug/build/foo-1/build-script-build");
+  Snapshot before = test::snapshot(root);
+  Options opts;
+  opts.workers = 2;
+  SeedRun r = seed(root, dest, opts);
+  ASSERT_FALSE(r.failure) << r.failure->to_string();
+  EXPECT_TRUE(same_inode(dest / "debug/app", dest / "debug/deps/app-0123456789abcdef"));
+  EXPECT_TRUE(same_inode(dest / "debug/build/foo-1/build-script-build",
+                         dest / "debug/build/foo-1/build_script_build-0123456789abcdef"));
+  EXPECT_FALSE(same_inode(dest / "debug/app", root / "debug/app")) << "executables are copied";
+  EXPECT_EQ(r.stats.bytes, std::string("executable").size() + std::string("script").size())
+      << "each inode's bytes copied once";
+  EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
+}
+
 TEST(Seeder, DryRunCreatesNothing) {
   TempDir tmp;
   auto root = tmp / "root", dest = tmp / "ws";
