@@ -67,6 +67,14 @@ int cmd_config(const ConfigArgs& args) {
        cfg.origin.at("hardlinks") + " (false: reflink or copy every file, share no inode with the root)");
   line("reflinks", *t.get("reflinks"),
        cfg.origin.at("reflinks") + " (a file to link is reflinked where the filesystem can: btrfs, XFS)");
+  line("priority", *t.get("priority"),
+       cfg.origin.at("priority") + " (of mount's background materializer: normal, low = nice 10 and "
+                                   "best-effort I/O level 7, idle = nice 19 and idle I/O)");
+  line("rate", *t.get("rate"), cfg.origin.at("rate") + " (files per second; 0: no limit)");
+  line("bytes_rate", *t.get("bytes_rate"),
+       cfg.origin.at("bytes_rate") + " (bytes copied per second; 0: no limit)");
+  line("keep_mounted", *t.get("keep_mounted"),
+       cfg.origin.at("keep_mounted") + " (mount keeps the view and materializes nothing ahead)");
   for (const auto& a : cfg.artifacts) {
     std::cout << "\n[artifacts." << a.name << "]\n";
     const toml::table& at = *t["artifacts"][a.name].as_table();

@@ -173,6 +173,7 @@ int cmd_mount(const MountArgs& args) {
   DaemonPlan plan{projects, cfg, dirs, state, sources};
   plan.workers = args.workers ? *args.workers : cfg.effective_workers();
   plan.throttle = std::chrono::microseconds(args.throttle_us);
+  plan.pace = args.pace.resolve(cfg, true);
   plan.passthrough = !args.no_passthrough;
   plan.foreground = args.foreground;
   if (!args.foreground) return start_background(args, plan);

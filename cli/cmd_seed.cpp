@@ -78,6 +78,7 @@ int cmd_seed(const SeedArgs& args) {
     opts.apply_skip = !args.no_skip;
     opts.dry_run = args.dry_run;
     opts.throttle = std::chrono::microseconds(args.throttle_us);
+    opts.pace = args.pace.resolve(cfg, false);
     if (args.batch_size) opts.batch_size = args.batch_size;
     seeding::Seeder seeder(std::move(root), std::move(dest), *d.artifact, opts);
     seeder.start();

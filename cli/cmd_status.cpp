@@ -112,6 +112,17 @@ void print_human(const toml::table& t, bool with_bar) {
                 << count(i("copied")) << " (" << bytes(i("bytes")) << "), " << i("copy_ups") << " copy-ups, "
                 << i("deletions") << " deletions recorded, " << i("materialized_ahead")
                 << " materialized ahead by the view, " << i("errors") << " errors";
+      if (const toml::table* pt = a["pace"].as_table()) {
+        config::Pace pace;
+        pace.priority = config::parse_priority((*pt)["priority"].value_or(std::string())).value_or(pace.priority);
+        pace.files_per_s = (*pt)["files_per_second_limit"].value_or(0.0);
+        pace.bytes_per_s = (*pt)["bytes_per_second_limit"].value_or(0.0);
+        double waited = (*pt)["waited_seconds"].value_or(0.0);
+        if (std::string line = pace_line(pace); !line.empty()) {
+          std::cout << "\n    pace: " << line;
+          if (pace.limited()) std::cout << "; waited " << seconds(waited) << " (thread time) for the limits";
+        }
+      }
       if (a["lazy_unmount"].value_or(false))
         std::cout << "\n    unmounted lazily: serving " << i("open_handles") << " open files until released";
       std::string err = a["error"].value_or(std::string());

@@ -5,11 +5,24 @@
 #include <optional>
 #include <string>
 
+#include "config/config.hpp"
+
 namespace seedfs::cli {
 
 struct Common {
   std::optional<std::filesystem::path> config_file;  // --config
   bool json = false;                                  // --json
+};
+
+// --rate, --bytes-rate, --priority (checked by the parser).
+struct PaceArgs {
+  std::optional<double> rate;
+  std::optional<std::string> bytes_rate;
+  std::optional<std::string> priority;
+  // The config's limits with these flags over them. The config's priority is
+  // that of mount's background materializer; `seed` (the foreground) runs at
+  // normal priority unless --priority says otherwise.
+  config::Pace resolve(const config::Config& cfg, bool background) const;
 };
 
 struct SeedArgs {
@@ -22,6 +35,7 @@ struct SeedArgs {
   bool force = false;
   bool no_sync_mtimes = false;
   bool no_hardlinks = false;
+  PaceArgs pace;
   unsigned throttle_us = 0;  // hidden: a pause per file, for tests
   size_t batch_size = 0;     // hidden: files per queued batch (benchmarks)
 };
@@ -45,6 +59,7 @@ struct MountArgs {
   bool force = false;
   bool no_sync_mtimes = false;
   bool no_hardlinks = false;
+  PaceArgs pace;
   bool foreground = false;
   bool from_hook = false;  // hidden: run by the post-checkout hook (quiet where there is nothing to do)
   unsigned throttle_us = 0;  // hidden: a pause per materialized file, for tests

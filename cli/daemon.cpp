@@ -69,6 +69,7 @@ toml::table artifact_table(const fs::MountStatus& s) {
   t.insert("passthrough", s.passthrough);
   t.insert("daemon_reads", static_cast<int64_t>(s.daemon_reads));
   t.insert("lazy_unmount", s.lazy);
+  t.insert("pace", pace_table(s.pace, s.stats));
   t.insert("errors", static_cast<int64_t>(s.error.empty() ? 0 : 1));
   t.insert("error", s.error);
   return t;
@@ -90,6 +91,7 @@ class Daemon {
       s.journal_file = plan_.state.journal(a.artifact->name);
       s.workers = plan_.workers;
       s.throttle = plan_.throttle;
+      s.pace = plan_.pace;
       s.passthrough = plan_.passthrough;
       s.on_change = [this] { changed(); };
       auto m = std::make_unique<ArtifactMount>(s);

@@ -23,6 +23,7 @@ struct DaemonPlan {
   git::MtimeSync sources;  // what was done to the workspace's sources before mounting
   unsigned workers = 2;
   std::chrono::microseconds throttle{0};
+  config::Pace pace{};  // of the background materializer
   bool passthrough = true;
   bool foreground = false;
 };

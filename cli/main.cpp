@@ -46,6 +46,27 @@ constexpr const char* kNoHardlinksHelp =
     "place) can reach the root. Costs the bytes of a copy where reflinks are impossible "
     "(config: hardlinks = false)";
 
+// --rate, --bytes-rate, --priority for `seed` and `mount`.
+void add_pace(CLI::App* cmd, PaceArgs& p, const char* priority_default) {
+  cmd->add_option("--rate", p.rate,
+                  "At most this many files per second (config: rate; default no limit). The view's own "
+                  "requests are never limited")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--bytes-rate", p.bytes_rate,
+                  "At most this many bytes copied per second, e.g. 50M or 1.5G (powers of 1024; "
+                  "config: bytes_rate; default no limit). Links and reflinks move no data and pass freely")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            return seedfs::config::parse_bytes(s) ? std::string() : "not a byte rate: " + s + " (e.g. 50M)";
+          },
+          "SIZE"));
+  cmd->add_option("--priority", p.priority,
+                  std::string("CPU and I/O priority of the materializer's threads: normal, low (nice 10, "
+                              "best-effort I/O level 7) or idle (nice 19, idle I/O class); default ") +
+                      priority_default)
+      ->check(CLI::IsMember({"normal", "low", "idle"}));
+}
+
 void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("--config", c.config_file,
                   "Config file to use instead of the lookup order (see `seedfs config`)");
@@ -82,6 +103,7 @@ int main(int argc, char** argv) {
   seed_cmd->add_flag("--force", seed.force, "Seed even while a build holds the root's cargo lock");
   seed_cmd->add_flag("--no-sync-mtimes", seed.no_sync_mtimes, kNoSyncHelp);
   seed_cmd->add_flag("--no-hardlinks", seed.no_hardlinks, kNoHardlinksHelp);
+  add_pace(seed_cmd, seed.pace, "normal");
   seed_cmd->add_option("--throttle-us", seed.throttle_us, "Pause per file (testing)")->group("");
   seed_cmd->add_option("--batch-size", seed.batch_size, "Files per queued batch (benchmarks)")->group("");
   add_common(seed_cmd, seed.common);
@@ -115,6 +137,7 @@ int main(int argc, char** argv) {
   mount_cmd->add_flag("--force", mount.force, "Mount even while a build holds the root's cargo lock");
   mount_cmd->add_flag("--no-sync-mtimes", mount.no_sync_mtimes, kNoSyncHelp);
   mount_cmd->add_flag("--no-hardlinks", mount.no_hardlinks, kNoHardlinksHelp);
+  add_pace(mount_cmd, mount.pace, "low (config: priority)");
   mount_cmd->add_flag("--foreground", mount.foreground, "Run the daemon in this process, logging to stderr");
   mount_cmd->add_option("--throttle-us", mount.throttle_us, "Pause per file (testing)")->group("");
   mount_cmd->add_flag("--no-passthrough", mount.no_passthrough, "No FUSE passthrough (testing)")->group("");

@@ -64,6 +64,27 @@ std::string progress_line(const std::string& artifact, const seeding::Stats& s) 
   return out.str();
 }
 
+toml::table pace_table(const config::Pace& p, const seeding::Stats& s) {
+  return toml::table{{"priority", config::to_string(p.priority)},
+                     {"files_per_second_limit", p.files_per_s},
+                     {"bytes_per_second_limit", p.bytes_per_s},
+                     {"waited_seconds", s.paced_seconds}};
+}
+
+std::string pace_line(const config::Pace& p) {
+  std::string out;
+  if (p.priority != config::Priority::normal) out = std::string(config::to_string(p.priority)) + " priority";
+  std::string limits;
+  if (p.files_per_s > 0) limits = count(static_cast<uint64_t>(p.files_per_s)) + " files/s";
+  if (p.bytes_per_s > 0) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f MiB/s", p.bytes_per_s / (1 << 20));
+    limits += (limits.empty() ? "" : " and ") + std::string(buf);
+  }
+  if (!limits.empty()) out += (out.empty() ? "at most " : ", at most ") + limits;
+  return out;
+}
+
 toml::table stats_table(const seeding::Stats& s) {
   auto i = [](uint64_t v) { return static_cast<int64_t>(v); };
   toml::table t{
@@ -79,7 +100,8 @@ toml::table stats_table(const seeding::Stats& s) {
   };
   t.insert("thread_seconds", toml::table{{"walk", s.walk_seconds},
                                          {"mkdir", s.mkdir_seconds},
-                                         {"link_copy", s.file_seconds}});
+                                         {"link_copy", s.file_seconds},
+                                         {"paced", s.paced_seconds}});
   return t;
 }
 

@@ -21,6 +21,11 @@ std::string progress_line(const std::string& artifact, const seeding::Stats& s);
 // The counters as a TOML table; printed as JSON for --json.
 toml::table stats_table(const seeding::Stats& s);
 
+// The limits and priority, and the time spent waiting for them.
+toml::table pace_table(const config::Pace& p, const seeding::Stats& s);
+// "low priority, at most 2,000 files/s and 50.0 MiB/s" ("" for normal priority and no limits).
+std::string pace_line(const config::Pace& p);
+
 // One JSON document on one line... or pretty; toml++ writes it.
 std::string to_json(const toml::table& t);
 

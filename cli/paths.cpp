@@ -6,6 +6,7 @@
 #include <future>
 
 #include "cargo/metadata.hpp"
+#include "cli/commands.hpp"
 
 #include "git/checkout.hpp"
 #include "seeding/build_lock.hpp"
@@ -202,6 +203,15 @@ std::optional<CliError> load_config(const std::optional<stdfs::path>& file,
   if (!cfg) return CliError{kUsage, "invalid config: " + err.to_string()};
   out = std::move(*cfg);
   return std::nullopt;
+}
+
+config::Pace PaceArgs::resolve(const config::Config& cfg, bool background) const {
+  config::Pace p = cfg.pace;
+  if (!background) p.priority = config::Priority::normal;
+  if (rate) p.files_per_s = *rate;
+  if (bytes_rate) p.bytes_per_s = config::parse_bytes(*bytes_rate).value_or(0);  // the parser checked it
+  if (priority) p.priority = config::parse_priority(*priority).value_or(p.priority);
+  return p;
 }
 
 }  // namespace seedfs::cli

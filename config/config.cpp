@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cmath>
+#include <utility>
 #include <cstdlib>
 #include <sstream>
 #include <thread>
@@ -60,10 +62,31 @@ class Reader {
           return fail(node, k, "must be a number of seconds, above 0 and at most 3600");
         cfg_.progress_interval = *v;
         cfg_.origin[k] = file_;
-      } else if (k == "sync_mtimes" || k == "hardlinks" || k == "reflinks") {
+      } else if (k == "sync_mtimes" || k == "hardlinks" || k == "reflinks" || k == "keep_mounted") {
         if (!node.is_boolean()) return fail(node, k, "must be true or false");
-        (k == "hardlinks" ? cfg_.hardlinks : k == "reflinks" ? cfg_.reflinks : cfg_.sync_mtimes) =
-            *node.value<bool>();
+        (k == "hardlinks"      ? cfg_.hardlinks
+         : k == "reflinks"     ? cfg_.reflinks
+         : k == "keep_mounted" ? cfg_.keep_mounted
+                               : cfg_.sync_mtimes) = *node.value<bool>();
+        cfg_.origin[k] = file_;
+      } else if (k == "priority") {
+        auto p = parse_priority(node.value_or(std::string_view()));
+        if (!p) return fail(node, k, "must be \"normal\", \"low\" or \"idle\"");
+        cfg_.pace.priority = *p;
+        cfg_.origin[k] = file_;
+      } else if (k == "rate") {
+        auto v = node.value<double>();
+        if (!(node.is_integer() || node.is_floating_point()) || !v || *v < 0)
+          return fail(node, k, "must be a number of files per second, 0 for no limit");
+        cfg_.pace.files_per_s = *v;
+        cfg_.origin[k] = file_;
+      } else if (k == "bytes_rate") {
+        std::optional<double> v;
+        if (node.is_integer() || node.is_floating_point()) v = node.value<double>();
+        else if (node.is_string()) v = parse_bytes(*node.value<std::string_view>());
+        if (!v || *v < 0)
+          return fail(node, k, "must be bytes per second, as a number or a string like \"100M\"; 0 for no limit");
+        cfg_.pace.bytes_per_s = *v;
         cfg_.origin[k] = file_;
       } else if (k == "artifacts") {
         const toml::table* arts = node.as_table();
@@ -72,7 +95,8 @@ class Reader {
           if (!read_artifact(std::string(name.str()), art)) return false;
       } else {
         return fail(node, k,
-                    "unknown key (known: workers, progress_interval, sync_mtimes, hardlinks, reflinks, artifacts.<name>)");
+                    "unknown key (known: workers, progress_interval, sync_mtimes, hardlinks, reflinks, "
+                    "priority, rate, bytes_rate, keep_mounted, artifacts.<name>)");
       }
     }
     return true;
@@ -173,6 +197,41 @@ toml::array to_array(const std::vector<std::string>& v) {
 
 }  // namespace
 
+const char* to_string(Priority p) {
+  switch (p) {
+    case Priority::normal: return "normal";
+    case Priority::low: return "low";
+    case Priority::idle: return "idle";
+  }
+  return "?";
+}
+
+std::optional<Priority> parse_priority(std::string_view s) {
+  for (Priority p : {Priority::normal, Priority::low, Priority::idle})
+    if (s == to_string(p)) return p;
+  return std::nullopt;
+}
+
+std::optional<double> parse_bytes(std::string_view s) {
+  std::string text(s);
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || !(v >= 0) || std::isinf(v)) return std::nullopt;
+  std::string_view unit(end);
+  constexpr std::pair<char, double> kUnits[] = {
+      {'k', 0x1p10}, {'K', 0x1p10}, {'M', 0x1p20}, {'G', 0x1p30}, {'T', 0x1p40}};
+  for (auto [prefix, scale] : kUnits)
+    if (unit.starts_with(prefix)) {
+      v *= scale;
+      unit.remove_prefix(unit.starts_with(std::string(1, prefix) + "i") ? 2 : 1);
+      break;
+    }
+  if (unit.starts_with("B")) unit.remove_prefix(1);
+  if (unit == "/s") unit = {};
+  if (!unit.empty()) return std::nullopt;
+  return v;
+}
+
 std::optional<Method> Artifact::method_for(std::string_view rel,
                                            std::optional<unsigned> mode) const {
   if (link_rules.matches(rel, false)) return Method::link;
@@ -218,6 +277,7 @@ Config builtin() {
   cfg.origin["sync_mtimes"] = kBuiltin;
   cfg.origin["hardlinks"] = kBuiltin;
   cfg.origin["reflinks"] = kBuiltin;
+  for (const char* key : {"priority", "rate", "bytes_rate", "keep_mounted"}) cfg.origin[key] = kBuiltin;
   // Measured on a real project: these hold 93% of the files and 6% of the useful bytes.
   // .o files are already inside the .rlib; .d and incremental/ are path-dependent;
   // the lock files belong to the build that made them.
@@ -308,6 +368,10 @@ toml::table to_toml(const Config& cfg) {
   out.insert("sync_mtimes", cfg.sync_mtimes);
   out.insert("hardlinks", cfg.hardlinks);
   out.insert("reflinks", cfg.reflinks);
+  out.insert("priority", to_string(cfg.pace.priority));
+  out.insert("rate", cfg.pace.files_per_s);
+  out.insert("bytes_rate", cfg.pace.bytes_per_s);
+  out.insert("keep_mounted", cfg.keep_mounted);
   toml::table arts;
   for (const auto& a : cfg.artifacts) {
     toml::table t;

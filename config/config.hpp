@@ -26,6 +26,27 @@ inline constexpr const char* kBuiltin = "built-in default";
 // How one seeded file is made to exist in the workspace.
 enum class Method { link, copy };
 
+// The CPU and I/O priority of the materializer's threads (seeding/pace.hpp).
+enum class Priority {
+  normal,  // as the process
+  low,     // nice 10, best-effort I/O at its lowest level (7)
+  idle,    // nice 19, idle I/O class: only what no one else wants
+};
+const char* to_string(Priority p);
+std::optional<Priority> parse_priority(std::string_view s);
+
+// How fast the materializer may go. The view's own requests are never limited.
+struct Pace {
+  double files_per_s = 0;  // files materialized per second; 0: no limit
+  double bytes_per_s = 0;  // bytes copied per second (links and reflinks move none); 0: no limit
+  Priority priority = Priority::normal;
+  bool limited() const { return files_per_s > 0 || bytes_per_s > 0; }
+};
+
+// A byte rate as people write it: "100M", "1.5G", "512k", "100MiB/s", "0"
+// (k, M, G, T are powers of 1024). nullopt when it is not one.
+std::optional<double> parse_bytes(std::string_view s);
+
 struct Artifact {
   std::string name;
   std::string path;               // relative to the project dir, e.g. "target"
@@ -58,6 +79,12 @@ struct Config {
   bool hardlinks = true;
   // false: hardlink even where a reflink is possible (faster; shares the inode).
   bool reflinks = true;
+  // Limits for both `seed` and `mount`; `priority` is that of the background
+  // materializer of `mount` (`seed` runs in the foreground at normal priority).
+  Pace pace{0, 0, Priority::low};
+  // `seedfs mount` keeps the view until `seedfs unmount` and materializes
+  // nothing ahead (a file is copied when it is written).
+  bool keep_mounted = false;
   std::vector<Artifact> artifacts;
   std::string source = kBuiltin;                // the file read, or kBuiltin
   std::map<std::string, std::string> origin;    // top-level key -> source

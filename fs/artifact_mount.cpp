@@ -66,6 +66,7 @@ void ArtifactMount::start() {
   seeding::Options opts;
   opts.workers = s_.workers;
   opts.throttle = s_.throttle;
+  opts.pace = s_.pace;
   opts.hooks = coord_.get();
   seeder_ = std::make_unique<seeding::Seeder>(sys::open_dir(layers_->lower(), ".", ec),
                                               sys::open_dir(layers_->upper(), ".", ec),
@@ -163,6 +164,7 @@ MountStatus ArtifactMount::status() const {
   st.artifact = s_.artifact.name;
   st.mountpoint = s_.ws_dir.string();
   st.root = s_.root_dir.string();
+  st.pace = s_.pace;
   if (seeder_) st.stats = seeder_->stats();
   if (coord_) {
     st.copy_ups = coord_->copy_ups();

@@ -29,6 +29,7 @@ struct MountSettings {
   std::filesystem::path journal_file;  // the deletions made through the view
   unsigned workers = 2;
   std::chrono::microseconds throttle{0};  // tests: a pause per materialized file
+  config::Pace pace;                      // the materializer's limits and priority
   unsigned max_threads = 64;
   // FUSE passthrough where the kernel and privileges allow (fs/passthrough.hpp).
   bool passthrough = true;
@@ -52,6 +53,7 @@ struct MountStatus {
   std::string mountpoint, root;
   Phase phase = Phase::scanning;
   seeding::Stats stats;
+  config::Pace pace;
   uint64_t copy_ups = 0;
   uint64_t deletions = 0;           // recorded in the journal
   uint64_t materialized_ahead = 0;  // by the view, before the walk reached them

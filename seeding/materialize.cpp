@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -54,10 +55,46 @@ void no_reflink_on(dev_t dev) {
 // /proc/self/fd works for everyone where /proc is mounted.
 std::atomic<bool> g_empty_path_works{true};
 
+// Copies `len` bytes at offset `pos` of `src` to the same offset of `dst`
+// (fewer where the file ends): copy_file_range, or read/write where the
+// kernel cannot (`use_cfr` goes false for the rest of the file). Returns the
+// bytes copied, 0 at the end of the file.
+ssize_t copy_range(int src, int dst, loff_t pos, size_t len, bool& use_cfr) {
+  if (use_cfr) {
+    loff_t in = pos, out = pos;
+    for (;;) {
+      ssize_t n = ::copy_file_range(src, &in, dst, &out, len, 0);
+      if (n >= 0) return n;
+      if (errno == EINTR) continue;
+      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) return -1;
+      use_cfr = false;
+      break;
+    }
+  }
+  std::array<char, 1 << 16> buf;
+  ssize_t n;
+  do {
+    n = ::pread(src, buf.data(), std::min(len, buf.size()), pos);
+  } while (n < 0 && errno == EINTR);
+  for (ssize_t w = 0; w < n;) {
+    ssize_t m = ::pwrite(dst, buf.data() + w, n - w, pos + w);
+    if (m < 0 && errno == EINTR) continue;
+    if (m < 0) return -1;
+    w += m;
+  }
+  return n;
+}
+
+// What one paced request may move: small enough that a limit of a few MB/s
+// stays smooth, large enough that copy_file_range keeps its speed.
+constexpr size_t kPacedChunk = 1 << 20;
+
 // Copies the bytes of `src` into `dst`: a reflink where the filesystem can,
 // else copy_file_range, else read/write; with `reflink_only`, EOPNOTSUPP
-// where no reflink is possible.
-std::error_code copy_data(int src, dev_t src_dev, int dst, uint64_t size, Outcome& how, bool reflink_only) {
+// where no reflink is possible. Copied bytes pass `limit` (if any) a chunk at
+// a time; ECANCELED once it says stop.
+std::error_code copy_data(int src, dev_t src_dev, int dst, uint64_t size, Outcome& how, bool reflink_only,
+                          RateLimiter* limit) {
   if (size > 0 && reflink_may_work(src_dev)) {
     if (::ioctl(dst, FICLONE, src) == 0) {
       how = Outcome::reflinked;
@@ -67,34 +104,17 @@ std::error_code copy_data(int src, dev_t src_dev, int dst, uint64_t size, Outcom
   }
   if (reflink_only) return sys::make_error(EOPNOTSUPP);
   how = Outcome::copied;
+  bool paced = limit && limit->enabled();
   // Copy st_size bytes: the root does not change while it is seeded (a build
   // in it is refused), and stopping there saves the call that would read EOF.
-  loff_t in = 0, out = 0;
   bool use_cfr = true;
-  std::array<char, 1 << 16> buf;
-  while (static_cast<uint64_t>(in) < size) {
-    size_t want = static_cast<size_t>(size - in);
-    if (use_cfr) {
-      ssize_t n = ::copy_file_range(src, &in, dst, &out, want, 0);
-      if (n > 0) continue;
-      if (n == 0) return {};  // the file shrank: what is there is copied
-      if (errno == EINTR) continue;
-      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-        return last_error();
-      use_cfr = false;  // fall back to read/write from where we are
-    }
-    ssize_t n = ::pread(src, buf.data(), std::min(want, buf.size()), in);
-    if (n < 0 && errno == EINTR) continue;
+  for (uint64_t pos = 0; pos < size;) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(size - pos, paced ? kPacedChunk : SIZE_MAX >> 1));
+    if (paced && !limit->take(static_cast<double>(want))) return sys::make_error(ECANCELED);
+    ssize_t n = copy_range(src, dst, static_cast<loff_t>(pos), want, use_cfr);
     if (n < 0) return last_error();
-    if (n == 0) return {};
-    for (ssize_t w = 0; w < n;) {
-      ssize_t m = ::pwrite(dst, buf.data() + w, n - w, out);
-      if (m < 0 && errno == EINTR) continue;
-      if (m < 0) return last_error();
-      w += m;
-      out += m;
-    }
-    in += n;
+    if (n == 0) return {};  // the file shrank: what is there is copied
+    pos += static_cast<uint64_t>(n);
   }
   return {};
 }
@@ -171,7 +191,7 @@ namespace {
 // kept). With `reflink_only`, EOPNOTSUPP where no reflink is possible (or
 // the file is empty: nothing to share), for the caller to hardlink instead.
 std::error_code copy_new(int src_dir, const char* src_name, int dst_dir, const char* dst_name,
-                         const struct stat* st, Done& done, bool reflink_only) {
+                         const struct stat* st, Done& done, bool reflink_only, RateLimiter* limit) {
   // A copy costs a new inode and its data before linkat can say the name is
   // taken: look first, so that a rerun or a resumed mount keeps files cheaply.
   struct stat existing {}, own {};
@@ -185,13 +205,14 @@ std::error_code copy_new(int src_dir, const char* src_name, int dst_dir, const c
     st = &own;
   }
   if (reflink_only && (st->st_size == 0 || !reflink_may_work(st->st_dev))) return sys::make_error(EOPNOTSUPP);
-  return copy_file(src.get(), *st, dst_dir, dst_name, CopyMode::keep_existing, done, true, reflink_only);
+  return copy_file(src.get(), *st, dst_dir, dst_name, CopyMode::keep_existing, done, true, reflink_only,
+                   limit);
 }
 
 }  // namespace
 
 std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const char* dst_name,
-                          CopyMode mode, Done& done, bool data, bool reflink_only) {
+                          CopyMode mode, Done& done, bool data, bool reflink_only, RateLimiter* limit) {
   for (;;) {
     bool is_tmpfile = g_tmpfile_works.load(std::memory_order_relaxed);
     std::error_code ec;
@@ -215,7 +236,7 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
     done.outcome = Outcome::copied;
     if (data) {
       if ((ec = copy_data(src_fd, st.st_dev, out.get(), static_cast<uint64_t>(st.st_size), done.outcome,
-                          reflink_only)))
+                          reflink_only, limit)))
         return drop_named(), ec;
     }
     if ((ec = copy_metadata(out.get(), st, created_mode))) return drop_named(), ec;
@@ -239,9 +260,10 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
 
 std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
                                  const char* dst_name, config::Method method,
-                                 const struct stat* st, Done& done, bool reflink_first) {
+                                 const struct stat* st, Done& done, bool reflink_first,
+                                 RateLimiter* limit) {
   if (method == config::Method::link && reflink_first && (!st || reflink_may_work(st->st_dev))) {
-    if (auto ec = copy_new(src_dir, src_name, dst_dir, dst_name, st, done, /*reflink_only=*/true);
+    if (auto ec = copy_new(src_dir, src_name, dst_dir, dst_name, st, done, /*reflink_only=*/true, limit);
         ec.value() != EOPNOTSUPP)
       return ec;  // reflinked, kept, or a real error
   }
@@ -255,7 +277,7 @@ std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
     if (errno == EEXIST) return done = {Outcome::kept, 0}, std::error_code{};
     if (!link_impossible(errno)) return last_error();
   }
-  return copy_new(src_dir, src_name, dst_dir, dst_name, st, done, /*reflink_only=*/false);
+  return copy_new(src_dir, src_name, dst_dir, dst_name, st, done, /*reflink_only=*/false, limit);
 }
 
 std::error_code copy_symlink(int src_dir, const char* src_name, int dst_dir,

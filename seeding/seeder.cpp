@@ -104,6 +104,8 @@ struct Seeder::Impl {
   std::atomic<int64_t> elapsed_ns{-1};  // set when finished
   std::atomic<bool> stop{false};
   std::atomic<bool> was_cancelled{false};
+  RateLimiter files_limit{opts.pace.files_per_s, stop};
+  RateLimiter bytes_limit{opts.pace.bytes_per_s, stop};
 
   std::mutex copies_mu;  // guards `copies`
   std::map<std::pair<dev_t, ino_t>, std::string> copies;  // a root inode -> the workspace path of its copy
@@ -359,6 +361,7 @@ struct Seeder::Impl {
     for (const FileEntry& f : task.files) {
       if (stop) return;
       if (opts.throttle.count() > 0) std::this_thread::sleep_for(opts.throttle);
+      if (!files_limit.take(1)) return;  // cancelled while waiting
       std::string child = join(dir.rel, f.name);
       Done done;
       std::error_code ec;
@@ -395,12 +398,13 @@ struct Seeder::Impl {
           went = guarded(child, EntryKind::file, [&] {
             if (*method == config::Method::copy && link_to_earlier_copy(dir, f, *stp, done)) return;
             ec = materialize_file(dir.src.get(), f.name.c_str(), dir.dst.get(), f.name.c_str(),
-                                  *method, stp, done, reflink_first());
+                                  *method, stp, done, reflink_first(), &bytes_limit);
             if (!ec && *method == config::Method::copy) remember_copy(*stp, child, done);
           });
         else
           done.outcome = *method == config::Method::link ? Outcome::linked : Outcome::copied;
       }
+      if (ec.value() == ECANCELED && stop) return;  // cancelled in the middle of a paced copy
       if (ec) return fail(child, op, ec);
       if (!went)
         n.left_to_view.fetch_add(1, std::memory_order_relaxed);
@@ -491,7 +495,12 @@ void Seeder::start() {
   sys::raise_fd_limit();
   impl_->begin();
   unsigned n = std::max(1u, impl_->opts.workers);
-  for (unsigned i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->worker(); });
+  for (unsigned i = 0; i < n; ++i)
+    impl_->threads.emplace_back([this] {
+      // A failure leaves the thread as it was: slower for others, never wrong.
+      (void)apply_priority(impl_->opts.pace.priority);
+      impl_->worker();
+    });
 }
 
 std::optional<Failure> Seeder::run() {
@@ -550,6 +559,7 @@ Stats Seeder::stats() const {
   s.walk_seconds = (get(n.walk_ns) - std::min(get(n.walk_ns), get(n.mkdir_ns))) / 1e9;
   s.mkdir_seconds = get(n.mkdir_ns) / 1e9;
   s.file_seconds = get(n.file_ns) / 1e9;
+  s.paced_seconds = impl_->files_limit.waited() + impl_->bytes_limit.waited();
   std::lock_guard lock(impl_->mu);
   s.scan_done = impl_->begun && impl_->scans_pending == 0;
   s.finished = impl_->finished;

@@ -67,6 +67,8 @@ struct Options {
   std::string subtree;         // walk only below this dir (relative; it must exist in dest)
   std::chrono::microseconds throttle{0};  // a pause before each file (tests: act while it runs)
   size_t batch_size = 256;     // files of one directory handed to a worker at once
+  // Limits and the priority of the worker threads (seeding/pace.hpp).
+  config::Pace pace;
   Hooks* hooks = nullptr;
 };
 
@@ -87,6 +89,7 @@ struct Stats {
   double elapsed = 0;         // seconds since start
   // Time spent in each activity, summed over threads (they overlap in wall time).
   double walk_seconds = 0, mkdir_seconds = 0, file_seconds = 0;
+  double paced_seconds = 0;   // spent waiting for the rate limits, summed over threads
 };
 
 struct Failure {

@@ -11,6 +11,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include <toml++/toml.h>
@@ -367,6 +369,54 @@ TEST_F(Cli, MountStatusWaitAndAlreadyMounted) {
   EXPECT_EQ(r.rc, 0) << show(r);
   r = run({"status", ws.string()});
   EXPECT_EQ(r.rc, 6) << show(r);
+}
+
+// The nice values of a process's threads, from /proc.
+std::multiset<int> thread_nices(pid_t pid) {
+  std::multiset<int> out;
+  for (auto& t : stdfs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::string stat = test::read_file(t.path() / "stat");
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
+    std::string f;
+    for (int i = 3; i <= 19 && fields >> f; ++i) {
+    }
+    out.insert(std::stoi(f));  // field 19: nice
+  }
+  return out;
+}
+
+// Limits and priority from the command line and the config reach the
+// materializer, `status` shows them, and the result is the same.
+TEST_F(Cli, MountPaceLimitsAndPriority) {
+  SEEDFS_REQUIRE_FUSE_OR_SKIP();
+  make_root(30);
+  Snapshot expected = seeded_reference();
+  write_file(ws / ".seedfs.toml", "bytes_rate = \"64M\"\npriority = \"normal\"\n");
+  Result r = run({"mount", root.string(), ws.string(), "--rate", "40", "--priority", "idle",
+                  "--workers", "2", "--json"});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  pid_t pid = static_cast<pid_t>(parse_json_subset(r.out)["pid"].value_or(int64_t{0}));
+  Result st = run({"status", ws.string(), "--json"});
+  EXPECT_EQ(test::json_value(st.out, "artifacts.0.pace.priority"), "idle") << st.out;
+  EXPECT_EQ(test::json_value(st.out, "artifacts.0.pace.files_per_second_limit"), "40.0") << st.out;
+  EXPECT_EQ(test::json_value(st.out, "artifacts.0.pace.bytes_per_second_limit"), "67108864.0") << st.out;
+  // Two worker threads at nice 19; the daemon's own and the view's threads keep theirs.
+  std::multiset<int> nices = thread_nices(pid);
+  EXPECT_EQ(nices.count(19), 2u) << ::testing::PrintToString(nices);
+  EXPECT_GE(nices.count(0), 2u) << ::testing::PrintToString(nices);
+  Result human = run({"status", ws.string()});
+  EXPECT_NE(human.out.find("pace: idle priority, at most 40 files/s and 64.0 MiB/s"), std::string::npos)
+      << human.out;
+  wait_and_compare(expected);
+  // 90 files at 40 per second: the workers waited for the limit.
+  Result w = run({"wait", ws.string(), "--json"});
+  EXPECT_NE(test::json_value(w.out, "artifacts.0.pace.waited_seconds"), "0.0") << w.out;
+
+  Result bad = run({"mount", root.string(), ws.string(), "--bytes-rate", "lots"});
+  EXPECT_EQ(bad.rc, 2) << show(bad);
+  EXPECT_NE(bad.err.find("not a byte rate"), std::string::npos) << show(bad);
+  bad = run({"seed", root.string(), ws.string(), "--priority", "urgent"});
+  EXPECT_EQ(bad.rc, 2) << show(bad);
 }
 
 TEST_F(Cli, UnmountEarlyThenMountResumes) {

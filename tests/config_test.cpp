@@ -172,6 +172,51 @@ TEST(Config, WrongTypes) {
   EXPECT_EQ(load_error("[artifacts.cargo]\npath = \"../x\"\n").key, "artifacts.cargo.path");
 }
 
+TEST(Config, PaceAndKeepMounted) {
+  Config def = builtin();
+  EXPECT_EQ(def.pace.priority, Priority::low) << "mount's materializer is gentle by default";
+  EXPECT_FALSE(def.pace.limited());
+  EXPECT_FALSE(def.keep_mounted);
+  TempDir dir;
+  write_file(dir / "c.toml",
+             "priority = \"idle\"\nrate = 2000\nbytes_rate = \"50M\"\nkeep_mounted = true\n");
+  Error err;
+  auto cfg = load_file(dir / "c.toml", err);
+  ASSERT_TRUE(cfg) << err.to_string();
+  EXPECT_EQ(cfg->pace.priority, Priority::idle);
+  EXPECT_EQ(cfg->pace.files_per_s, 2000);
+  EXPECT_EQ(cfg->pace.bytes_per_s, 50.0 * 1024 * 1024);
+  EXPECT_TRUE(cfg->keep_mounted);
+  EXPECT_EQ(cfg->origin["bytes_rate"], (dir / "c.toml").string());
+  write_file(dir / "n.toml", "bytes_rate = 1048576\n");
+  auto num = load_file(dir / "n.toml", err);
+  ASSERT_TRUE(num) << err.to_string();
+  EXPECT_EQ(num->pace.bytes_per_s, 1048576);
+
+  Error e = load_error("rate = 1\npriority = \"lowest\"\n");
+  EXPECT_EQ(e.key, "priority");
+  EXPECT_EQ(e.line, 2);
+  EXPECT_EQ(load_error("rate = -5\n").key, "rate");
+  EXPECT_EQ(load_error("rate = \"fast\"\n").key, "rate");
+  EXPECT_EQ(load_error("bytes_rate = \"50 parsecs\"\n").key, "bytes_rate");
+  EXPECT_EQ(load_error("keep_mounted = 1\n").key, "keep_mounted");
+}
+
+TEST(Config, ByteRatesAsPeopleWriteThem) {
+  EXPECT_EQ(parse_bytes("0"), 0.0);
+  EXPECT_EQ(parse_bytes("4096"), 4096.0);
+  EXPECT_EQ(parse_bytes("512k"), 512.0 * 1024);
+  EXPECT_EQ(parse_bytes("512K"), 512.0 * 1024);
+  EXPECT_EQ(parse_bytes("50M"), 50.0 * 1024 * 1024);
+  EXPECT_EQ(parse_bytes("50MB"), 50.0 * 1024 * 1024);
+  EXPECT_EQ(parse_bytes("50MiB/s"), 50.0 * 1024 * 1024);
+  EXPECT_EQ(parse_bytes("1.5G"), 1.5 * 1024 * 1024 * 1024);
+  EXPECT_EQ(parse_bytes("2T"), 2.0 * 1024 * 1024 * 1024 * 1024);
+  EXPECT_EQ(parse_bytes("100B/s"), 100.0);
+  for (const char* bad : {"", "M", "-1M", "50X", "50 M", "nan", "inf", "50Mb", "1e999"})
+    EXPECT_FALSE(parse_bytes(bad)) << bad;
+}
+
 TEST(Config, InvalidGlobPointsAtItsLine) {
   Error e = load_error("[artifacts.cargo]\nskip = [\n  \"*.o\",\n  \"**foo\",\n]\n");
   EXPECT_EQ(e.key, "artifacts.cargo.skip[1]");

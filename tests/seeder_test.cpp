@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include <cstring>
 #include <functional>
@@ -16,8 +18,10 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "seeding/build_lock.hpp"
+#include "seeding/pace.hpp"
 #include "seeding/seeder.hpp"
 #include "tests/test_util.hpp"
 
@@ -532,6 +536,129 @@ TEST(Seeder, ProgressMovesWhileRunning) {
   EXPECT_FALSE(s.wait());
   EXPECT_GT(seen.size(), 2u) << "progress should be visible while running";
   EXPECT_EQ(s.stats().files_done, 40u);
+}
+
+// ---- pace: rate limits and priority ----
+
+TEST(RateLimiter, LetsNoMoreThanTheRateThroughAcrossThreads) {
+  std::atomic<bool> stop{false};
+  RateLimiter limit(100, stop);  // units per second
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 7; ++i) EXPECT_TRUE(limit.take(1));
+    });
+  for (auto& t : threads) t.join();
+  // 21 units at 100 per second: the last may pass 0.2 s after the first, not
+  // before (a lower bound: a slow machine only adds to it).
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(took, 0.19);
+  EXPECT_GT(limit.waited(), 0.0);
+}
+
+TEST(RateLimiter, StopReleasesAWaiter) {
+  std::atomic<bool> stop{false};
+  RateLimiter limit(0.001, stop);  // one unit per 1000 s
+  EXPECT_TRUE(limit.take(1));      // charged after it passes: the next one waits
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    stop = true;
+  });
+  EXPECT_FALSE(limit.take(1)) << "returns once stopped, not after 1000 s";
+  stopper.join();
+  EXPECT_FALSE(limit.take(1));
+}
+
+TEST(RateLimiter, NoRateNoWait) {
+  std::atomic<bool> stop{false};
+  RateLimiter limit(0, stop);
+  EXPECT_FALSE(limit.enabled());
+  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(limit.take(1e12));
+  EXPECT_EQ(limit.waited(), 0.0);
+}
+
+// The CPU and I/O priority the guard sees is that of the worker thread that calls it.
+class PriorityHooks : public Hooks {
+ public:
+  std::mutex mu;
+  std::set<int> nice, ioprio;
+  bool guard(std::string_view, EntryKind, FunctionRef<void()> make) override {
+    pid_t tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    int n = ::getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
+    int io = static_cast<int>(::syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, tid));
+    {
+      std::lock_guard lock(mu);
+      nice.insert(n);
+      ioprio.insert(io);
+    }
+    make();
+    return true;
+  }
+};
+
+TEST(Seeder, WorkersRunAtTheGivenPriority) {
+  // Where the tests themselves run niced, a nice value is only ever raised.
+  const int base = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)));
+  for (auto [p, want_nice, want_io] : {std::tuple{config::Priority::low, 10, (2 << 13) | 7},
+                                       std::tuple{config::Priority::idle, 19, 3 << 13}}) {
+    SCOPED_TRACE(config::to_string(p));
+    TempDir tmp;
+    for (int f = 0; f < 20; ++f) write_file(tmp / "root/d" / (std::to_string(f) + ".rlib"), "x");
+    PriorityHooks hooks;
+    Options opts;
+    opts.hooks = &hooks;
+    opts.pace.priority = p;
+    SeedRun r = seed(tmp / "root", tmp / "ws", opts);
+    ASSERT_FALSE(r.failure);
+    EXPECT_EQ(hooks.nice, std::set<int>{std::max(base, want_nice)});
+    EXPECT_EQ(hooks.ioprio, std::set<int>{want_io});
+  }
+  // This thread (the caller's, as the view's threads) keeps its priority.
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid))), base);
+}
+
+TEST(Seeder, RateLimitsPaceTheWorkAndKeepTheResult) {
+  TempDir tmp;
+  auto root = tmp / "root";
+  make_tree(root);
+  for (int f = 0; f < 30; ++f) write_file(root / "debug/.fingerprint/many" / std::to_string(f), std::string(40000, 'x'));
+  Snapshot before = test::snapshot(root);
+  Options opts;
+  opts.pace.files_per_s = 200;
+  opts.pace.bytes_per_s = 4 << 20;  // the 1.2 MB of copies: about 0.3 s
+  SeedRun r = seed(root, tmp / "ws", opts);
+  ASSERT_FALSE(r.failure) << r.failure->to_string();
+  EXPECT_GT(r.stats.paced_seconds, 0.0);
+  EXPECT_EQ(r.stats.files_done, r.stats.files_found);
+  Options plain;
+  SeedRun ref = seed(root, tmp / "ref", plain);
+  ASSERT_FALSE(ref.failure);
+  EXPECT_EQ(ref.stats.paced_seconds, 0.0);
+  EXPECT_EQ(test::diff(test::snapshot(tmp / "ref"), test::snapshot(tmp / "ws")), "");
+  EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
+}
+
+// A cancel in the middle of a paced copy: no failure, and no half-written file
+// under the file's name (the copy is an O_TMPFILE until it is whole).
+TEST(Seeder, CancelDuringAPacedCopyLeavesNoPartialFile) {
+  TempDir tmp;
+  auto root = tmp / "root", dest = tmp / "ws";
+  write_file(root / "debug/build/x-1/out/big.bin", test::blob("big", 8 << 20));
+  Snapshot before = test::snapshot(root);
+  fs::create_directories(dest);
+  Options opts;
+  opts.pace.bytes_per_s = 1 << 20;  // 8 s for the file, in 1 MiB chunks
+  Seeder s(open_dir(root), open_dir(dest), cargo(), opts);
+  s.start();
+  while (s.stats().paced_seconds == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  s.cancel();
+  EXPECT_FALSE(s.wait()) << "a cancel is not a failure";
+  EXPECT_TRUE(s.cancelled());
+  EXPECT_FALSE(fs::exists(dest / "debug/build/x-1/out/big.bin"));
+  for (auto& e : fs::directory_iterator(dest / "debug/build/x-1/out"))
+    ADD_FAILURE() << "left behind: " << e.path();
+  EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
 }
 
 TEST(BuildLock, SeesALockHeldByABuild) {

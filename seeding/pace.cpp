@@ -1,0 +1,61 @@
+#include "seeding/pace.hpp"
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "seeding/sys.hpp"
+
+namespace seedfs::seeding {
+namespace {
+
+// From linux/ioprio.h, which glibc does not wrap.
+constexpr int kIoprioWhoProcess = 1;  // a thread id, for a thread
+constexpr int kIoprioClassShift = 13;
+constexpr int kIoprioClassBestEffort = 2;
+constexpr int kIoprioClassIdle = 3;
+
+int ioprio(int io_class, int level) { return (io_class << kIoprioClassShift) | level; }
+
+}  // namespace
+
+std::error_code apply_priority(config::Priority p) {
+  if (p == config::Priority::normal) return {};
+  pid_t tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  int nice = p == config::Priority::idle ? 19 : 10;
+  errno = 0;
+  int now = ::getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
+  // Lowering a nice value needs privileges and would not be gentle anyway.
+  if (errno == 0 && now < nice && ::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice) != 0)
+    return sys::last_error();
+  int io = p == config::Priority::idle ? ioprio(kIoprioClassIdle, 0) : ioprio(kIoprioClassBestEffort, 7);
+  if (::syscall(SYS_ioprio_set, kIoprioWhoProcess, tid, io) != 0) return sys::last_error();
+  return {};
+}
+
+bool RateLimiter::take(double n) {
+  if (per_s_ <= 0) return !stop_;
+  Clock::time_point at;
+  {
+    std::lock_guard lock(mu_);
+    Clock::time_point now = Clock::now();
+    at = std::max(next_, now);  // time not used meanwhile is not saved up: no bursts
+    next_ = at + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(n / per_s_));
+  }
+  Clock::time_point start = Clock::now();
+  // In slices, so that a cancel is seen within 50 ms.
+  while (!stop_) {
+    Clock::time_point now = Clock::now();
+    if (now >= at) break;
+    std::this_thread::sleep_for(std::min<Clock::duration>(at - now, std::chrono::milliseconds(50)));
+  }
+  waited_ns_.fetch_add(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count(),
+      std::memory_order_relaxed);
+  return !stop_;
+}
+
+}  // namespace seedfs::seeding

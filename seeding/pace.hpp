@@ -1,0 +1,43 @@
+// How gently the materializer runs beside the builds it is meant to speed up:
+// a rate limit shared by its workers, and the CPU and I/O priority of their
+// threads. The view's own requests never pass through here.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <system_error>
+
+#include "config/config.hpp"
+
+namespace seedfs::seeding {
+
+// Gives the calling thread the CPU and I/O priority `p` (Linux keeps both per
+// thread): `low` is nice 10 and best-effort I/O at level 7, `idle` nice 19 and
+// the idle I/O class, which the block layer serves only when no one else asks
+// (BFQ, and mq-deadline since Linux 5.14). A nice value is only ever raised.
+std::error_code apply_priority(config::Priority p);
+
+// Lets `per_second` units pass per second, shared by every thread that asks:
+// take(n) returns once n units may go. A request is charged after it passes
+// (the next one waits for it), so a single request may be large; callers that
+// move many bytes ask in chunks.
+class RateLimiter {
+ public:
+  RateLimiter(double per_second, const std::atomic<bool>& stop) : per_s_(per_second), stop_(stop) {}
+  bool enabled() const { return per_s_ > 0; }
+  // Blocks until `n` units may pass. False, at once, when `stop` is set.
+  bool take(double n);
+  // Seconds spent waiting in take(), summed over threads.
+  double waited() const { return waited_ns_.load(std::memory_order_relaxed) / 1e9; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  double per_s_;
+  const std::atomic<bool>& stop_;
+  std::mutex mu_;
+  Clock::time_point next_{};  // when the next unit may pass
+  std::atomic<uint64_t> waited_ns_{0};
+};
+
+}  // namespace seedfs::seeding
