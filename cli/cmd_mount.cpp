@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 
+#include <fstream>
 #include <iostream>
 
 #include "cli/commands.hpp"
@@ -66,6 +67,7 @@ void print_mounted(const MountArgs& args, const DaemonPlan& plan, pid_t pid) {
                                      {"log", plan.state.log.string()},
                                      {"socket", plan.state.socket.string()},
                                      {"sources", sources_table(plan.sources)},
+                                     {"keep_mounted", plan.keep_mounted},
                                      {"mounts", std::move(mounts)}})
               << std::endl;
     return;
@@ -73,7 +75,9 @@ void print_mounted(const MountArgs& args, const DaemonPlan& plan, pid_t pid) {
   std::cout << sources_line(plan.sources) << "\n";
   for (const auto& a : plan.artifacts)
     std::cout << "mounted " << a.artifact->name << ": " << a.ws_dir.string() << " shows "
-              << a.root_dir.string() << "; materializing in the background\n";
+              << a.root_dir.string()
+              << (plan.keep_mounted ? "; kept mounted until `seedfs unmount` (nothing is materialized ahead)\n"
+                                    : "; materializing in the background\n");
   std::cout << "  follow:  seedfs status " << plan.projects.ws.string() << " --watch\n"
             << "  block:   seedfs wait " << plan.projects.ws.string() << "\n"
             << "  log:     " << plan.state.log.string() << std::endl;
@@ -134,6 +138,22 @@ int start_background(const MountArgs& args, const DaemonPlan& plan) {
   return kFailed;
 }
 
+// --keep-mounted, else as the workspace's last mount (a resume after a crash
+// must not start materializing what was meant to stay a view), else the config.
+// Remembered for the next mount.
+bool keep_mounted(const MountArgs& args, const config::Config& cfg, const StatePaths& state) {
+  std::error_code ec;
+  bool before = std::filesystem::exists(state.kept_marker, ec);
+  bool keep = args.keep_mounted.value_or(before || cfg.keep_mounted);
+  if (keep && !args.keep_mounted && before && !cfg.keep_mounted && !args.common.json)
+    std::cout << "keeping the view mounted, as the previous mount of this workspace did "
+                 "(--no-keep-mounted materializes it)\n";
+  if (keep && !before)
+    std::ofstream(state.kept_marker) << "the last `seedfs mount` of this workspace was --keep-mounted\n";
+  if (!keep && before) std::filesystem::remove(state.kept_marker, ec);
+  return keep;
+}
+
 }  // namespace
 
 int cmd_mount(const MountArgs& args) {
@@ -171,6 +191,7 @@ int cmd_mount(const MountArgs& args) {
   // already see the synced mtimes.
   git::MtimeSync sources = prepare_sources(std::move(index), dirs, false);
   DaemonPlan plan{projects, cfg, dirs, state, sources};
+  plan.keep_mounted = keep_mounted(args, cfg, state);
   plan.workers = args.workers ? *args.workers : cfg.effective_workers();
   plan.throttle = std::chrono::microseconds(args.throttle_us);
   plan.pace = args.pace.resolve(cfg, true);

@@ -101,6 +101,14 @@ void print_human(const toml::table& t, bool with_bar) {
       uint64_t done = i("files_done"), total = i("files_total");
       bool scan_done = a["scan_done"].value_or(false);
       double rate = a["files_per_second"].value_or(0.0), eta = a["eta_seconds"].value_or(-1.0);
+      if (a["keep_mounted"].value_or(false) && phase != "done") {
+        std::cout << "  " << a["name"].value_or(std::string("?")) << "  " << a["mountpoint"].value_or(std::string())
+                  << " <- " << a["root"].value_or(std::string()) << "\n    " << phase
+                  << (phase == "kept" ? ": kept mounted until `seedfs unmount`, nothing materialized ahead" : "")
+                  << "\n    " << i("materialized_ahead") << " paths copied in to be changed, " << i("copy_ups")
+                  << " copy-ups, " << i("deletions") << " deletions recorded\n";
+        continue;
+      }
       std::cout << "  " << a["name"].value_or(std::string("?")) << "  " << a["mountpoint"].value_or(std::string())
                 << " <- " << a["root"].value_or(std::string()) << "\n    " << phase << ": " << count(done)
                 << "/" << count(total) << (scan_done ? "" : "+") << " files";
@@ -167,6 +175,12 @@ int exit_code_of(const toml::table& t) {
       const toml::table& a = *node.as_table();
       std::string phase = a["phase"].value_or(std::string());
       if (phase == "failed") return kFailed;
+      if (phase == "kept") {
+        spdlog::info("{} is kept mounted (--keep-mounted): the view is complete, and stays until "
+                     "`seedfs unmount`", a["mountpoint"].value_or(std::string()));
+        continue;
+      }
+      if (phase == "stopped" && a["keep_mounted"].value_or(false)) continue;  // its normal end
       if (phase == "stopped") {
         spdlog::error("{} was stopped before it was done (`seedfs unmount` or a signal): "
                       "`seedfs mount` resumes it", a["mountpoint"].value_or(std::string()));
@@ -237,7 +251,15 @@ int cmd_unmount(const WorkspaceArgs& args) {
     std::cout << to_json(*t) << std::endl;
   else {
     print_human(*t, false);
-    std::cout << "unmounted; `seedfs mount` resumes where this stopped\n";
+    bool kept = false;
+    if (const toml::array* arts = (*t)["artifacts"].as_array())
+      for (const auto& node : *arts) kept |= (*node.as_table())["keep_mounted"].value_or(false);
+    if (kept)
+      std::cout << "unmounted; the workspace dir holds only what was written through the view: "
+                   "`seedfs mount` shows the root again (kept mounted), "
+                   "`seedfs mount --no-keep-mounted` materializes the rest\n";
+    else
+      std::cout << "unmounted; `seedfs mount` resumes where this stopped\n";
   }
   return kOk;
 }

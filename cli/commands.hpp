@@ -60,6 +60,7 @@ struct MountArgs {
   bool no_sync_mtimes = false;
   bool no_hardlinks = false;
   PaceArgs pace;
+  std::optional<bool> keep_mounted;  // --keep-mounted / --no-keep-mounted
   bool foreground = false;
   bool from_hook = false;  // hidden: run by the post-checkout hook (quiet where there is nothing to do)
   unsigned throttle_us = 0;  // hidden: a pause per materialized file, for tests

@@ -49,7 +49,7 @@ void write_private(const std::filesystem::path& p, const std::string& text) {
 // detached lazily and only serving files still open).
 bool settled(const fs::MountStatus& s) {
   return s.phase == Phase::done || s.phase == Phase::failed || s.phase == Phase::stopped ||
-         (s.phase == Phase::draining && s.lazy);
+         s.phase == Phase::kept || (s.phase == Phase::draining && s.lazy);
 }
 
 toml::table artifact_table(const fs::MountStatus& s) {
@@ -69,6 +69,7 @@ toml::table artifact_table(const fs::MountStatus& s) {
   t.insert("passthrough", s.passthrough);
   t.insert("daemon_reads", static_cast<int64_t>(s.daemon_reads));
   t.insert("lazy_unmount", s.lazy);
+  t.insert("keep_mounted", s.keep_mounted);
   t.insert("pace", pace_table(s.pace, s.stats));
   t.insert("errors", static_cast<int64_t>(s.error.empty() ? 0 : 1));
   t.insert("error", s.error);
@@ -93,6 +94,7 @@ class Daemon {
       s.throttle = plan_.throttle;
       s.pace = plan_.pace;
       s.passthrough = plan_.passthrough;
+      s.keep_mounted = plan_.keep_mounted;
       s.on_change = [this] { changed(); };
       auto m = std::make_unique<ArtifactMount>(s);
       std::string why;
@@ -172,7 +174,10 @@ class Daemon {
       }
     }
     bool ok = true;
-    for (auto& m : mounts_) ok &= m->status().phase == Phase::done;
+    for (auto& m : mounts_) {
+      auto s = m->status();  // a kept view ends with `seedfs unmount`: that is its success
+      ok &= s.phase == Phase::done || (s.keep_mounted && s.phase == Phase::stopped);
+    }
     return ok ? kOk : kFailed;
   }
 

@@ -25,6 +25,7 @@ struct DaemonPlan {
   std::chrono::microseconds throttle{0};
   config::Pace pace{};  // of the background materializer
   bool passthrough = true;
+  bool keep_mounted = false;
   bool foreground = false;
 };
 

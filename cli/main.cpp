@@ -138,6 +138,18 @@ int main(int argc, char** argv) {
   mount_cmd->add_flag("--no-sync-mtimes", mount.no_sync_mtimes, kNoSyncHelp);
   mount_cmd->add_flag("--no-hardlinks", mount.no_hardlinks, kNoHardlinksHelp);
   add_pace(mount_cmd, mount.pace, "low (config: priority)");
+  // Two flags, not "--keep-mounted,!--no-keep-mounted": CLI11 2.1 sets an
+  // optional<bool> to false when neither is given, and "not given" matters here.
+  bool keep = false, no_keep = false;
+  auto* keep_opt = mount_cmd->add_flag(
+      "--keep-mounted", keep,
+      "Keep the view until `seedfs unmount`: nothing is linked or copied ahead, a file is copied into "
+      "<ws> only when written (never hardlinked), and reads come from the root. For a root on a slow "
+      "or network filesystem, or where nothing may share an inode with it and no reflink is possible. "
+      "A later mount of the same workspace keeps it so (also after a crash) until --no-keep-mounted "
+      "(config: keep_mounted)");
+  mount_cmd->add_flag("--no-keep-mounted", no_keep, "Materialize (the default), also after a --keep-mounted mount")
+      ->excludes(keep_opt);
   mount_cmd->add_flag("--foreground", mount.foreground, "Run the daemon in this process, logging to stderr");
   mount_cmd->add_option("--throttle-us", mount.throttle_us, "Pause per file (testing)")->group("");
   mount_cmd->add_flag("--no-passthrough", mount.no_passthrough, "No FUSE passthrough (testing)")->group("");
@@ -200,7 +212,10 @@ int main(int argc, char** argv) {
   }
   if (seed_cmd->parsed()) return cmd_seed(seed);
   if (cfg_cmd->parsed()) return cmd_config(cfg);
-  if (mount_cmd->parsed()) return cmd_mount(mount);
+  if (mount_cmd->parsed()) {
+    if (keep || no_keep) mount.keep_mounted = keep;
+    return cmd_mount(mount);
+  }
   if (status_cmd->parsed()) return cmd_status(status);
   if (wait_cmd->parsed()) return cmd_wait(wait);
   if (unmount_cmd->parsed()) return cmd_unmount(unmount);

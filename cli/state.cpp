@@ -55,6 +55,7 @@ StatePaths state_paths(const std::filesystem::path& ws_project, std::error_code&
   p.state_dir = base / "seedfs" / p.id;
   p.log = p.state_dir / "daemon.log";
   p.last_status = p.state_dir / "last-status.toml";
+  p.kept_marker = p.state_dir / "keep-mounted";
   return p;
 }
 

@@ -16,6 +16,8 @@ struct StatePaths {
   std::filesystem::path state_dir; // log and journals
   std::filesystem::path log;
   std::filesystem::path last_status;  // the daemon's final status, written as it exits
+  // Present while the workspace's last mount was --keep-mounted: a resume keeps it so.
+  std::filesystem::path kept_marker;
   std::filesystem::path journal(const std::string& artifact) const;
 };
 

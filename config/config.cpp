@@ -246,13 +246,15 @@ const Artifact* Config::find(std::string_view name) const {
   return nullptr;
 }
 
+void Artifact::drop_hardlinks() {
+  link.clear();
+  link_rules = GlobSet{};
+  link_executables = false;
+}
+
 void Config::drop_hardlinks() {
   hardlinks = false;
-  for (auto& a : artifacts) {
-    a.link.clear();
-    a.link_rules = GlobSet{};
-    a.link_executables = false;
-  }
+  for (auto& a : artifacts) a.drop_hardlinks();
 }
 
 unsigned Config::effective_workers() const {

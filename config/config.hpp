@@ -62,6 +62,9 @@ struct Artifact {
   GlobSet skip_rules, link_rules, copy_rules;  // compiled from the lists above
   std::map<std::string, std::string> origin;   // key -> the file it came from, or kBuiltin
 
+  // No link rules: every file is copied (a reflink where the filesystem can).
+  void drop_hardlinks();
+
   // Link or copy, for a regular file at `rel`. `mode` is needed only when the
   // globs do not decide; pass nullopt to learn whether they do.
   std::optional<Method> method_for(std::string_view rel, std::optional<unsigned> mode) const;

@@ -16,11 +16,16 @@ const char* to_string(Phase p) {
     case Phase::done: return "done";
     case Phase::failed: return "failed";
     case Phase::stopped: return "stopped";
+    case Phase::kept: return "kept";
   }
   return "?";
 }
 
-ArtifactMount::ArtifactMount(MountSettings s) : s_(std::move(s)) {}
+ArtifactMount::ArtifactMount(MountSettings s) : s_(std::move(s)) {
+  // What a kept view writes stays in the workspace dir after the unmount, and
+  // the root is not behind it any more: nothing there may share its inode.
+  if (s_.keep_mounted) s_.artifact.drop_hardlinks();
+}
 
 ArtifactMount::~ArtifactMount() {
   stop();
@@ -62,6 +67,11 @@ std::error_code ArtifactMount::mount(std::string& why) {
 }
 
 void ArtifactMount::start() {
+  if (s_.keep_mounted) {
+    set_phase(Phase::kept);
+    supervisor_ = std::thread([this] { keep(); });
+    return;
+  }
   std::error_code ec;
   seeding::Options opts;
   opts.workers = s_.workers;
@@ -122,6 +132,16 @@ void ArtifactMount::supervise() {
   unmount_and_drain(Phase::done);
 }
 
+void ArtifactMount::keep() {
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return stop_requested_; });
+  }
+  spdlog::info("unmounting the kept view of {}: {} copy-ups, {} deletions recorded", s_.artifact.name,
+               coord_->copy_ups(), journal_->size());
+  unmount_and_drain(Phase::stopped);
+}
+
 void ArtifactMount::unmount_and_drain(Phase final_phase) {
   bool lazy = false;
   if (auto ec = session_->unmount(lazy)) {
@@ -180,6 +200,7 @@ MountStatus ArtifactMount::status() const {
   st.phase = phase_;
   st.error = error_;
   st.lazy = lazy_;
+  st.keep_mounted = s_.keep_mounted;
   return st;
 }
 

@@ -33,6 +33,9 @@ struct MountSettings {
   unsigned max_threads = 64;
   // FUSE passthrough where the kernel and privileges allow (fs/passthrough.hpp).
   bool passthrough = true;
+  // Lazy: no materializer; the view stays until stop(), and a file is copied
+  // (never hardlinked) into the workspace dir only when it is written.
+  bool keep_mounted = false;
   // Called, with no lock held, whenever the phase changes and when the mount
   // has finished: `seedfs wait` and the daemon's exit follow at once.
   std::function<void()> on_change;
@@ -45,6 +48,7 @@ enum class Phase {
   done,           // unmounted: the workspace dir is a plain directory
   failed,         // materialization failed; the view stays usable until unmounted
   stopped,        // unmounted on request before the end; a new mount resumes
+  kept,           // kept mounted (keep_mounted): serving the view until stopped
 };
 const char* to_string(Phase p);
 
@@ -61,6 +65,7 @@ struct MountStatus {
   bool passthrough = false;  // the kernel serves opened files' data itself
   uint64_t daemon_reads = 0;  // READ requests the daemon served
   bool lazy = false;  // unmounted lazily: still serving open files
+  bool keep_mounted = false;
   std::string error;
 };
 
@@ -74,7 +79,8 @@ class ArtifactMount {
   // Opens both dirs (creating the workspace dir if missing), loads the
   // journal and mounts the view. The view is live when this returns.
   std::error_code mount(std::string& why);
-  // Starts the materializer and the thread that unmounts when it is done.
+  // Starts the materializer and the thread that unmounts when it is done
+  // (keep_mounted: only the thread that unmounts on stop()).
   void start();
   // Stops early: cancels the materializer and unmounts (lazily if busy).
   void stop();
@@ -85,6 +91,7 @@ class ArtifactMount {
 
  private:
   void supervise();
+  void keep();  // the supervisor of a kept view: waits for stop()
   void set_phase(Phase p, std::string error = {});
   void changed() const;
   void unmount_and_drain(Phase final_phase);

@@ -419,6 +419,64 @@ TEST_F(Cli, MountPaceLimitsAndPriority) {
   EXPECT_EQ(bad.rc, 2) << show(bad);
 }
 
+// --keep-mounted: the view stays (wait returns at once), nothing is
+// materialized ahead, a written file is copied (never linked); after
+// `unmount` the workspace dir holds only that; the next mount keeps the view
+// again, and --no-keep-mounted materializes the rest.
+TEST_F(Cli, KeepMountedStaysUntilUnmountAndRemembersIt) {
+  SEEDFS_REQUIRE_FUSE_OR_SKIP();
+  make_root(20);
+  Snapshot expected = seeded_reference();
+  Result r = run({"mount", root.string(), ws.string(), "--keep-mounted"});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  EXPECT_NE(r.out.find("kept mounted until `seedfs unmount`"), std::string::npos) << r.out;
+  r = run({"wait", ws.string(), "--json"});
+  EXPECT_EQ(r.rc, 0) << show(r);
+  EXPECT_EQ(test::json_value(r.out, "artifacts.0.phase"), "kept") << r.out;
+  EXPECT_EQ(test::json_value(r.out, "artifacts.0.keep_mounted"), "true") << r.out;
+  EXPECT_EQ(test::json_value(r.out, "artifacts.0.files_done"), "0") << r.out;
+  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(fs::mount_at((ws / "target").string())) << "a kept view stays";
+  EXPECT_EQ(test::read_file(ws / "target/debug/deps/libc3-1.rlib"), "rlib c3");
+  write_file(ws / "target/debug/.fingerprint/c4-1/lib-c4", "rebuilt");
+  std::ofstream(ws / "target/debug/deps/libc5-1.rlib", std::ios::app) << " appended";
+  stdfs::remove(ws / "target/debug/deps/libc6-1.rmeta");
+  Result human = run({"status", ws.string()});
+  EXPECT_NE(human.out.find("kept mounted until `seedfs unmount`"), std::string::npos) << human.out;
+
+  r = run({"unmount", ws.string()});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  EXPECT_NE(r.out.find("holds only what was written"), std::string::npos) << r.out;
+  ASSERT_FALSE(fs::mount_at((ws / "target").string()));
+  // Only what was written, as copies.
+  std::set<std::string> files;
+  for (auto& e : stdfs::recursive_directory_iterator(ws / "target"))
+    if (e.is_regular_file()) files.insert(stdfs::relative(e.path(), ws / "target").string());
+  EXPECT_EQ(files, (std::set<std::string>{"debug/.fingerprint/c4-1/lib-c4", "debug/deps/libc5-1.rlib"}));
+  struct stat w {}, rt {};
+  ASSERT_EQ(::stat((ws / "target/debug/deps/libc5-1.rlib").c_str(), &w), 0);
+  ASSERT_EQ(::stat((root / "target/debug/deps/libc5-1.rlib").c_str(), &rt), 0);
+  EXPECT_NE(w.st_ino, rt.st_ino);
+  EXPECT_EQ(w.st_nlink, 1u);
+
+  // Remembered: the next mount keeps the view again (also what a crash's resume does).
+  r = run({"mount", root.string(), ws.string()});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  EXPECT_NE(r.out.find("as the previous mount of this workspace did"), std::string::npos) << r.out;
+  EXPECT_EQ(status_of(ws)["phase"].value_or(std::string()), "kept");
+  EXPECT_EQ(test::read_file(ws / "target/debug/deps/libc5-1.rlib"), "rlib c5 appended");
+  EXPECT_FALSE(stdfs::exists(ws / "target/debug/deps/libc6-1.rmeta")) << "a deletion came back";
+  ASSERT_EQ(run({"unmount", ws.string()}).rc, 0);
+  r = run({"mount", root.string(), ws.string(), "--no-keep-mounted"});
+  ASSERT_EQ(r.rc, 0) << show(r);
+  expected["debug/.fingerprint/c4-1/lib-c4"] = test::snapshot(ws / "target/debug/.fingerprint/c4-1")["lib-c4"];
+  expected["debug/deps/libc5-1.rlib"] = test::snapshot(ws / "target/debug/deps")["libc5-1.rlib"];
+  expected.erase("debug/deps/libc6-1.rmeta");
+  wait_and_compare(expected);
+  r = run({"mount", root.string(), ws.string(), "--keep-mounted", "--no-keep-mounted"});
+  EXPECT_EQ(r.rc, 2) << show(r);
+}
+
 TEST_F(Cli, UnmountEarlyThenMountResumes) {
   SEEDFS_REQUIRE_FUSE_OR_SKIP();
   make_root(60);

@@ -537,10 +537,25 @@ struct Totals {
   uint64_t ops = 0, live_ops = 0, sequences = 0;  // live: while the materializer ran
 };
 
-class Differential : public ::testing::Test {
+// The files of `ws` (a plain dir) that are the root's inode at the same path, one per line.
+std::string shared_with(const stdfs::path& root, const stdfs::path& ws) {
+  std::string out;
+  for (auto& e : stdfs::recursive_directory_iterator(ws)) {
+    struct stat w {}, r {};
+    if (::lstat(e.path().c_str(), &w) != 0 || !S_ISREG(w.st_mode)) continue;
+    if (::lstat((root / stdfs::relative(e.path(), ws)).c_str(), &r) == 0 && r.st_dev == w.st_dev &&
+        r.st_ino == w.st_ino)
+      out += stdfs::relative(e.path(), ws).string() + "\n";
+  }
+  return out;
+}
+
+class Differential : public ::testing::TestWithParam<bool> {
  protected:
   // One sequence: a new root, reference and mount; `ops` operations; the checks.
-  void run_sequence(uint64_t master, uint64_t index, uint64_t ops, Totals& totals) {
+  // `keep`: the view kept mounted (no materializer); afterwards it is
+  // unmounted and a materializing mount with the same journal completes it.
+  void run_sequence(uint64_t master, uint64_t index, uint64_t ops, Totals& totals, bool keep) {
     const uint64_t seed = splitmix(master + index * 0x1000193);
     std::ostringstream id;
     id << "seed=" << master << " sequence=" << index << " (replay: SEEDFS_SEED=" << master
@@ -565,8 +580,9 @@ class Differential : public ::testing::Test {
     s.throttle = throttles[rng() % 3];
     s.workers = 1 + static_cast<unsigned>(rng() % 2);
     s.passthrough = rng() % 2 == 0;  // both ways of serving file data
+    s.keep_mounted = keep;
     std::ostringstream setup;
-    setup << id.str() << " throttle=" << s.throttle.count() << "us workers=" << s.workers
+    setup << id.str() << (keep ? " kept mounted" : "") << " throttle=" << s.throttle.count() << "us workers=" << s.workers
           << " passthrough=" << s.passthrough << " files=" << root_before.size();
     // The real workspace dir under the mount, as the daemon sees it (for the failure log).
     sys::UniqueFd upper_fd(::open(ws.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -673,6 +689,25 @@ class Differential : public ::testing::Test {
     ASSERT_EQ(d, "") << "the view differs from the reference after " << ops << " operations; " << setup.str()
                      << "\n  the last operations:\n" << history();
     view_fd.reset();
+    if (keep) {
+      auto kept = m->status();
+      EXPECT_EQ(kept.phase, Phase::kept) << kept.error << "; " << setup.str();
+      EXPECT_EQ(kept.stats.files_done, 0u) << "a kept view materializes nothing ahead; " << setup.str();
+      m->stop();
+      ASSERT_TRUE(m->wait_for(120s)) << "the kept view did not unmount; " << setup.str();
+      EXPECT_FALSE(mount_at(ws.string())) << setup.str();
+      // Nothing it wrote shares an inode with the root: what stays in the
+      // workspace dir after a kept view must be safe to change in place.
+      EXPECT_EQ(shared_with(root, ws), "") << setup.str();
+      m = std::make_unique<ArtifactMount>([&] {
+        MountSettings again = s;
+        again.keep_mounted = false;
+        return again;
+      }());
+      ec = m->mount(why);
+      ASSERT_FALSE(ec) << why << ": " << ec.message() << " " << setup.str();
+      m->start();
+    }
     ASSERT_TRUE(m->wait_for(120s)) << "materialization did not finish; " << setup.str();
     auto st = m->status();
     EXPECT_EQ(st.phase, Phase::done) << st.error << "; " << setup.str();
@@ -686,7 +721,8 @@ class Differential : public ::testing::Test {
   }
 };
 
-TEST_F(Differential, RandomOperationsAgreeWithAPlainDirectory) {
+// Materializing (false) and kept mounted (true).
+TEST_P(Differential, RandomOperationsAgreeWithAPlainDirectory) {
   SEEDFS_REQUIRE_FUSE_OR_SKIP();
   const uint64_t master = env_u64("SEEDFS_SEED", std::random_device{}() * 0x100000001ull ^ std::random_device{}());
   const bool lng = long_mode();
@@ -699,7 +735,7 @@ TEST_F(Differential, RandomOperationsAgreeWithAPlainDirectory) {
   auto started = std::chrono::steady_clock::now();
   for (uint64_t i = 0; i < sequences; ++i) {
     if (only && *only && std::strtoull(only, nullptr, 10) != i) continue;
-    run_sequence(master, i, ops, totals);
+    run_sequence(master, i, ops, totals, GetParam());
     if (HasFailure()) break;  // later sequences would only bury the first report
     if (lng && i % 50 == 49)
       std::cout << "differential: " << totals.sequences << " sequences, " << totals.ops << " operations ("
@@ -707,11 +743,15 @@ TEST_F(Differential, RandomOperationsAgreeWithAPlainDirectory) {
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cout << "differential: seed=" << master << ": " << totals.sequences << " sequences, " << totals.ops
-            << " operations, " << totals.live_ops << " while materializing, in " << secs << " s" << std::endl;
+            << " operations, " << totals.live_ops << (GetParam() ? " through the kept view" : " while materializing")
+            << ", in " << secs << " s" << std::endl;
   RecordProperty("seed", std::to_string(master));
   RecordProperty("operations", std::to_string(totals.ops));
   if (HasFailure()) ADD_FAILURE() << "to replay: SEEDFS_SEED=" << master;
 }
+
+INSTANTIATE_TEST_SUITE_P(Mode, Differential, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Kept" : "Materializing"; });
 
 }  // namespace
 }  // namespace seedfs::fs

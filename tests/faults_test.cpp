@@ -94,7 +94,7 @@ std::string json_field(const std::string& json, const std::string& key) {
   return json.substr(at, json.find_first_of(",\n}", at) - at);
 }
 
-class Faults : public ::testing::Test {
+class FaultsBase : public ::testing::Test {
  protected:
   void SetUp() override {
     SEEDFS_REQUIRE_FUSE_OR_SKIP();
@@ -137,6 +137,7 @@ class Faults : public ::testing::Test {
     s.journal_file = tmp / "state/cargo.journal";
     s.workers = workers;
     s.throttle = throttle;
+    s.keep_mounted = keep;
     stdfs::create_directories(ws);
     upper_fd = sys::UniqueFd(::open(ws.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     mount_ = std::make_unique<ArtifactMount>(s);
@@ -148,7 +149,23 @@ class Faults : public ::testing::Test {
 
   bool live() { return fs::mount_at(ws.string()).has_value(); }
 
+  // Materialization done and the mount gone. A kept view is unmounted first
+  // and then materialized by a new mount with the same journal, as `seedfs
+  // mount --no-keep-mounted` does: nothing done while it was kept may be lost.
   void wait_done() {
+    if (keep) {
+      auto st = mount_->status();
+      EXPECT_EQ(st.phase, Phase::kept) << st.error;
+      EXPECT_EQ(st.stats.files_done, 0u) << "a kept view materializes nothing ahead";
+      view_fd.reset();
+      mount_->stop();
+      ASSERT_TRUE(mount_->wait_for(120s)) << "the kept view did not unmount; seed=" << seed;
+      EXPECT_EQ(mount_->status().phase, Phase::stopped);
+      EXPECT_FALSE(live());
+      mount_.reset();
+      keep = false;
+      mount(0us, 2);
+    }
     ASSERT_TRUE(mount_->wait_for(120s)) << "materialization did not finish; seed=" << seed;
     EXPECT_EQ(mount_->status().phase, Phase::done) << mount_->status().error << "; seed=" << seed;
   }
@@ -165,13 +182,23 @@ class Faults : public ::testing::Test {
   Snapshot root_before;
   std::unique_ptr<ArtifactMount> mount_;
   sys::UniqueFd upper_fd, view_fd;
+  bool keep = false;  // the view kept mounted (--keep-mounted) instead of materializing
+};
+
+// The faults a kept view meets as well: each test runs materializing and kept mounted.
+class Faults : public FaultsBase, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    keep = GetParam();
+    FaultsBase::SetUp();
+  }
 };
 
 // ---- no space left during a copy-up ----
 
 // Root and workspace share a 2 MB tmpfs. The root's 1.2 MB .rlib is linked into
 // the workspace (no space needed), but a private copy of it does not fit.
-TEST_F(Faults, NoSpaceForACopyUpFailsTheWriterAndKeepsTheFile) {
+TEST_P(Faults, NoSpaceForACopyUpFailsTheWriterAndKeepsTheFile) {
   mount_small_fs("2m");
   root = small_fs / "main/target";
   ws = small_fs / "ws/target";
@@ -267,7 +294,7 @@ TEST_F(Faults, NoSpaceForACopyUpFailsTheWriterAndKeepsTheFile) {
 // The workspace on a 2 MB tmpfs, the root elsewhere: everything is copied
 // (EXDEV). The first write to a root file makes its private copy straight
 // from the root; with the space taken, that copy fails and nothing changes.
-TEST_F(Faults, NoSpaceForTheFirstPrivateCopyLeavesTheRootVersion) {
+TEST_P(Faults, NoSpaceForTheFirstPrivateCopyLeavesTheRootVersion) {
   mount_small_fs("2m");
   root = tmp / "main/target";
   ws = small_fs / "ws/target";
@@ -311,7 +338,7 @@ TEST_F(Faults, NoSpaceForTheFirstPrivateCopyLeavesTheRootVersion) {
 // give them back to uid 0): a root entry of mode 0000 is then unreadable to
 // it, as a file of another user is to a normal user. (Running it as `nobody`
 // would need /dev/fuse open to others, which this machine does not allow.)
-class Unreadable : public Faults, public ::testing::WithParamInterface<bool> {};
+class Unreadable : public FaultsBase, public ::testing::WithParamInterface<bool> {};
 
 TEST_P(Unreadable, FailsWithThePathAndKeepsServing) {
   const bool dir = GetParam();
@@ -392,7 +419,7 @@ INSTANTIATE_TEST_SUITE_P(RootEntry, Unreadable, ::testing::Values(false, true),
 // in-place write may mix two versions, as on any filesystem: each byte must
 // then come from one of them). Afterwards the view, and the workspace dir
 // after the unmount, must equal the reference made from what the writers did.
-TEST_F(Faults, ReadersAndWritersWhileMaterializing) {
+TEST_P(Faults, ReadersAndWritersWhileMaterializing) {
   const bool lng = long_mode();
   const auto duration = lng ? 60s : 10s;
   SCOPED_TRACE("seed=" + std::to_string(seed));
@@ -654,7 +681,7 @@ bool copying(pid_t pid, const stdfs::path& dir) {
 // changes, the deletions not undone, and the big file either the root's
 // content or that content followed by a prefix of what the writer wrote —
 // never a partial copy.
-TEST_F(Faults, KillDuringACopyUpThenResume) {
+TEST_P(Faults, KillDuringACopyUpThenResume) {
   std::mt19937_64 rng(seed);
   const int rounds = long_mode() ? 12 : 3;
   root = tmp / "main/target";
@@ -691,7 +718,10 @@ TEST_F(Faults, KillDuringACopyUpThenResume) {
     Snapshot expected = reference;
 
     // 181 files at 50 ms on 2 workers: seconds to act in, even on a loaded machine.
-    Result r = run({"mount", root.parent_path().string(), project.string(), "--throttle-us", "50000", "--json"});
+    std::vector<std::string> mount_args = {"mount", root.parent_path().string(), project.string(),
+                                           "--throttle-us", "50000", "--json"};
+    if (keep) mount_args.push_back("--keep-mounted");
+    Result r = run(mount_args);
     ASSERT_EQ(r.rc, 0) << show(r);
     const std::string log = json_field(r.out, "log");
     auto pid = static_cast<pid_t>(std::stoll("0" + json_field(r.out, "pid")));
@@ -717,8 +747,11 @@ TEST_F(Faults, KillDuringACopyUpThenResume) {
     for (auto it = expected.begin(); it != expected.end();)
       it = it->first.rfind("debug/.fingerprint/c8-1", 0) == 0 ? expected.erase(it) : std::next(it);
     std::string phase = json_field(status_json(), "phase");
-    ASSERT_TRUE(phase == "scanning" || phase == "materializing") << "the kill must come while materializing, not "
-                                                                  << phase;
+    if (keep)
+      ASSERT_EQ(phase, "kept");
+    else
+      ASSERT_TRUE(phase == "scanning" || phase == "materializing") << "the kill must come while materializing, not "
+                                                                    << phase;
 
     // The writer: appends 1 MB chunks to the big file until the daemon dies.
     const std::string chunk = blob("tail", 1 << 20);
@@ -746,6 +779,17 @@ TEST_F(Faults, KillDuringACopyUpThenResume) {
 
     r = run({"mount", root.parent_path().string(), project.string()});
     ASSERT_EQ(r.rc, 0) << show(r);
+    if (keep) {
+      // A kept view comes back kept (the crash must not start materializing
+      // what was meant to stay a view); its end is `seedfs unmount`, and a
+      // mount with --no-keep-mounted then materializes it.
+      EXPECT_EQ(json_field(status_json(), "phase"), "kept");
+      r = run({"unmount", project.string()});
+      ASSERT_EQ(r.rc, 0) << show(r);
+      ASSERT_FALSE(live());
+      r = run({"mount", root.parent_path().string(), project.string(), "--no-keep-mounted"});
+      ASSERT_EQ(r.rc, 0) << show(r);
+    }
     r = run({"wait", project.string()});
     ASSERT_EQ(r.rc, 0) << show(r);
     for (int i = 0; i < 100 && fs::mount_at(ws.string()); ++i) std::this_thread::sleep_for(50ms);
@@ -777,6 +821,9 @@ TEST_F(Faults, KillDuringACopyUpThenResume) {
     EXPECT_EQ(test::diff(root_before, test::snapshot(root)), "") << "the root changed";
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Mode, Faults, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Kept" : "Materializing"; });
 
 }  // namespace
 }  // namespace seedfs::fs

@@ -139,6 +139,7 @@ class CargoE2E : public ::testing::Test {
   void mount(int throttle_us, std::vector<std::string> extra = {}) {
     std::vector<std::string> args{"mount", root.string(), ws.string(), "--throttle-us", std::to_string(throttle_us)};
     args.insert(args.end(), extra.begin(), extra.end());
+    if (keep) args.push_back("--keep-mounted");
     Result r = seedfs(args);
     ASSERT_EQ(r.rc, 0) << r.out;
     ASSERT_TRUE(fs::mount_at((ws / "target").string())) << "no mount after `seedfs mount`";
@@ -157,13 +158,27 @@ class CargoE2E : public ::testing::Test {
     return v;
   }
   std::string phase() { return status_value("phase"); }
-  // Scanning or materializing: not done yet.
+  // Scanning or materializing: not done yet (or kept mounted).
   void expect_still_running() {
     std::string p = phase();
+    if (keep) {
+      EXPECT_EQ(p, "kept");
+      return;
+    }
     EXPECT_TRUE(p == "scanning" || p == "materializing") << "the build should have run during materialization: " << p;
   }
 
+  // Materialized, the mount gone. A kept view is unmounted first, and `mount
+  // --no-keep-mounted` then materializes what it did not hold.
   void wait_done() {
+    if (keep) {
+      expect_still_running();
+      Result u = seedfs({"unmount", ws.string()});
+      ASSERT_EQ(u.rc, 0) << u.out;
+      ASSERT_FALSE(fs::mount_at((ws / "target").string())) << "the kept view outlived `seedfs unmount`";
+      Result m = seedfs({"mount", root.string(), ws.string(), "--no-keep-mounted"});
+      ASSERT_EQ(m.rc, 0) << m.out;
+    }
     Result r = seedfs({"wait", ws.string()});
     ASSERT_EQ(r.rc, 0) << r.out;
     ASSERT_FALSE(fs::mount_at((ws / "target").string())) << "the mount outlived completion";
@@ -210,13 +225,23 @@ class CargoE2E : public ::testing::Test {
   TempDir tmp{"seedfs-e2e"};
   stdfs::path fixture, root, ws;
   Snapshot root_before;
+  bool keep = false;  // mount --keep-mounted
+};
+
+// The scenarios that run both materializing and with the view kept mounted.
+class CargoE2EModes : public CargoE2E, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    keep = GetParam();
+    CargoE2E::SetUp();
+  }
 };
 
 // a (h). The point of seedfs: a new worktree at the root's commit, mount, and
 // build at once while materialization runs: nothing compiles, not even the
 // workspace's own members (their sources got the root's mtimes), and the
 // build script whose rerun-if-changed input is unchanged does not run.
-TEST_F(CargoE2E, BuildRightAfterMountIsAllFresh) {
+TEST_P(CargoE2EModes, BuildRightAfterMountIsAllFresh) {
   make_worktree();
   auto t0 = Clock::now();
   mount(50000);
@@ -253,7 +278,7 @@ TEST_F(CargoE2E, ReleaseAndTestsAreFreshWhileMaterializing) {
 
 // c (i). An edit to one member in the worktree compiles that member and its
 // dependents, nothing else; the root's next build is still all Fresh.
-TEST_F(CargoE2E, EditedMemberCompilesWithItsDependentsOnly) {
+TEST_P(CargoE2EModes, EditedMemberCompilesWithItsDependentsOnly) {
   make_worktree();
   mount(50000);
   edit(ws, "crates/codec/src/lib.rs", "edited in the workspace");
@@ -363,7 +388,7 @@ TEST_F(CargoE2E, AfterCompletionBuildIsANoOp) {
 // e. `cargo clean -p` of a dependency through the view: it rebuilds, its
 // dependents rebuild, nothing else does; the root keeps its copy, and the
 // materializer does not bring back what the clean deleted.
-TEST_F(CargoE2E, CleanOneDependencyRebuildsOnlyIt) {
+TEST_P(CargoE2EModes, CleanOneDependencyRebuildsOnlyIt) {
   make_worktree();
   mount(20000);
   for (auto profile : {"--profile=dev", "--release"}) {
@@ -396,7 +421,7 @@ TEST_F(CargoE2E, CleanOneDependencyRebuildsOnlyIt) {
 
 // f. Two builds at once: cargo's lock on target/debug/.cargo-lock, taken
 // through the view, serializes them; the crate is compiled once.
-TEST_F(CargoE2E, TwoBuildsAtOnceAreSerializedByCargosLock) {
+TEST_P(CargoE2EModes, TwoBuildsAtOnceAreSerializedByCargosLock) {
   make_worktree();
   mount(20000);
   edit(ws, "crates/app/src/main.rs", "two builds");
@@ -409,6 +434,9 @@ TEST_F(CargoE2E, TwoBuildsAtOnceAreSerializedByCargosLock) {
       << "first:\n" << a.result.out << "second:\n" << b.result.out;
   EXPECT_EQ(a.compiled.size() + b.compiled.size(), 1u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Mode, CargoE2EModes, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Kept" : "Materializing"; });
 
 // g. After completion, builds that rerun a build script and rebuild a member
 // write fingerprints, build-script outputs and rlibs in the workspace. With
