@@ -95,8 +95,10 @@ class Unprivileged : public ::testing::Test {
     return test::run_process({"runuser", "-u", kUser, "--", "sh", "-c", cmd}, tmp / "home", true);
   }
 
+  // 80 files at 60 ms on 2 workers: 2.4 s to act in, also for a sanitizer
+  // build, whose every command takes 0.3 s to start.
   pid_t mount_slowly() {
-    Result r = as_user({"mount", root.string(), ws.string(), "--throttle-us", "20000", "--json"});
+    Result r = as_user({"mount", root.string(), ws.string(), "--throttle-us", "60000", "--json"});
     EXPECT_EQ(r.rc, 0) << show(r);
     std::string pid = test::json_value(r.out, "pid");
     return pid.empty() || pid[0] == '(' ? 0 : static_cast<pid_t>(std::stol(pid));
