@@ -78,10 +78,15 @@ void ArtifactMount::start() {
   opts.throttle = s_.throttle;
   opts.pace = s_.pace;
   opts.hooks = coord_.get();
-  seeder_ = std::make_unique<seeding::Seeder>(sys::open_dir(layers_->lower(), ".", ec),
-                                              sys::open_dir(layers_->upper(), ".", ec),
-                                              s_.artifact, opts);
-  seeder_->start();
+  auto seeder = std::make_unique<seeding::Seeder>(sys::open_dir(layers_->lower(), ".", ec),
+                                                  sys::open_dir(layers_->upper(), ".", ec), s_.artifact, opts);
+  seeder->start();
+  {
+    // status() may already be asked (the control socket serves once the view is live).
+    std::lock_guard lock(mu_);
+    seeder_ = std::move(seeder);
+    if (stop_requested_) seeder_->cancel();  // stop() came before there was a seeder to cancel
+  }
   supervisor_ = std::thread([this] { supervise(); });
 }
 
@@ -185,7 +190,12 @@ MountStatus ArtifactMount::status() const {
   st.mountpoint = s_.ws_dir.string();
   st.root = s_.root_dir.string();
   st.pace = s_.pace;
-  if (seeder_) st.stats = seeder_->stats();
+  seeding::Seeder* seeder = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    seeder = seeder_.get();  // set once by start(); lives as long as this mount
+  }
+  if (seeder) st.stats = seeder->stats();
   if (coord_) {
     st.copy_ups = coord_->copy_ups();
     st.materialized_ahead = coord_->materialized_ahead();
