@@ -7,4 +7,14 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 build=${BUILD_DIR:-build}
 cd "$build"
-ctest --output-on-failure --timeout 900 -j"$(nproc)" "$@"
+# Sanitizer builds write every report here (tests/CMakeLists.txt), the
+# daemons' too: any report fails the run, even where no test noticed.
+rm -rf sanitizer-reports && mkdir -m 1777 sanitizer-reports  # daemons run as a test user too
+rc=0
+ctest --output-on-failure --timeout 900 -j"$(nproc)" "$@" || rc=$?
+if compgen -G "sanitizer-reports/*" >/dev/null; then
+  echo "test: sanitizer reports in $build/sanitizer-reports:" >&2
+  for f in sanitizer-reports/*; do echo "== $f" >&2; head -60 "$f" >&2; done
+  rc=1
+fi
+exit $rc
