@@ -77,11 +77,12 @@ bool lower_dir_at(Overlay& o, const Where& w, const Found& f) {
 }
 
 // How long the kernel may keep the attributes of `st`. Not at all for a file
-// with hardlinks made through the view: each name is a node (a kernel inode)
+// (of any type: FIFOs and devices too) with hardlinks made through the view:
+// each name is a node (a kernel inode)
 // of its own, so a write through one would leave the others' cached size,
 // link count and mtime stale for an hour, and reads through them cut short.
 double attr_timeout(Overlay& o, const struct stat& st) {
-  return S_ISREG(st.st_mode) && st.st_nlink > 1 && o.coord.is_view_link(st.st_ino) ? 0 : o.timeout;
+  return !S_ISDIR(st.st_mode) && st.st_nlink > 1 && o.coord.is_view_link(st.st_ino) ? 0 : o.timeout;
 }
 
 void reply_entry(fuse_req_t req, fuse_ino_t parent, const std::string& name, const Found& f,
@@ -343,7 +344,7 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
       // The source's attributes were given with the long timeout (see
       // attr_timeout): drop them. Attributes only, which takes no lock that
       // this LINK holds, so it may be done before the reply.
-      if (o.session && S_ISREG(st.st_mode)) fuse_lowlevel_notify_inval_inode(o.session, ino, -1, 0);
+      if (o.session) fuse_lowlevel_notify_inval_inode(o.session, ino, -1, 0);
     }
     return rc;
   });

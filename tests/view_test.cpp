@@ -274,6 +274,29 @@ TEST_F(View, HardlinksMadeThroughTheViewShareWrites) {
   EXPECT_EQ(test::read_file(ws / "debug/own.txt"), "two");
 }
 
+// The same for names that are not regular files (pjdfstest link/00, rename/23,
+// unlink/00): a chmod through one name, the link count after a link, an
+// unlink or a rename over one of them, all seen at once through the others.
+TEST_F(View, HardlinkedFifosShowEachOthersAttributes) {
+  mount();
+  auto a = ws / "debug/fifo-a", b = ws / "debug/fifo-b", c = ws / "debug/fifo-c";
+  ASSERT_EQ(::mkfifo(a.c_str(), 0644), 0);
+  EXPECT_EQ(stat_of(a).st_nlink, 1u);  // cached, for an hour if nothing says otherwise
+  ASSERT_EQ(::link(a.c_str(), b.c_str()), 0);
+  EXPECT_EQ(stat_of(a).st_nlink, 2u);
+  ASSERT_EQ(::link(b.c_str(), c.c_str()), 0);
+  EXPECT_EQ(stat_of(a).st_nlink, 3u);
+  ASSERT_EQ(::chmod(b.c_str(), 0201), 0);
+  EXPECT_EQ(stat_of(a).st_mode & 07777, 0201u);
+  EXPECT_EQ(stat_of(c).st_mode & 07777, 0201u);
+  ASSERT_EQ(::unlink(c.c_str()), 0);
+  EXPECT_EQ(stat_of(a).st_nlink, 2u);
+  write_file(ws / "debug/plain", "x");
+  ASSERT_EQ(::rename((ws / "debug/plain").c_str(), b.c_str()), 0);
+  EXPECT_EQ(stat_of(a).st_nlink, 1u);
+  ASSERT_TRUE(live());
+}
+
 TEST_F(View, MmapReadsAndSymlinks) {
   mount();
   auto p = ws / "debug/deps/libcrate25-1.rlib";
