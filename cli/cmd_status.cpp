@@ -126,9 +126,11 @@ void print_human(const toml::table& t, bool with_bar) {
         pace.files_per_s = (*pt)["files_per_second_limit"].value_or(0.0);
         pace.bytes_per_s = (*pt)["bytes_per_second_limit"].value_or(0.0);
         double waited = (*pt)["waited_seconds"].value_or(0.0);
+        double yielded = (*pt)["yielded_seconds"].value_or(0.0);
         if (std::string line = pace_line(pace); !line.empty()) {
           std::cout << "\n    pace: " << line;
           if (pace.limited()) std::cout << "; waited " << seconds(waited) << " (thread time) for the limits";
+          if (yielded > 0) std::cout << "; yielded " << seconds(yielded) << " (thread time) to the view";
         }
       }
       if (a["lazy_unmount"].value_or(false))

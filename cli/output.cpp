@@ -68,7 +68,8 @@ toml::table pace_table(const config::Pace& p, const seeding::Stats& s) {
   return toml::table{{"priority", config::to_string(p.priority)},
                      {"files_per_second_limit", p.files_per_s},
                      {"bytes_per_second_limit", p.bytes_per_s},
-                     {"waited_seconds", s.paced_seconds}};
+                     {"waited_seconds", s.paced_seconds},
+                     {"yielded_seconds", s.yielded_seconds}};
 }
 
 std::string pace_line(const config::Pace& p) {
@@ -101,7 +102,8 @@ toml::table stats_table(const seeding::Stats& s) {
   t.insert("thread_seconds", toml::table{{"walk", s.walk_seconds},
                                          {"mkdir", s.mkdir_seconds},
                                          {"link_copy", s.file_seconds},
-                                         {"paced", s.paced_seconds}});
+                                         {"paced", s.paced_seconds},
+                                         {"yielded", s.yielded_seconds}});
   return t;
 }
 

@@ -60,6 +60,11 @@ bool Coordinator::guard(std::string_view rel, seeding::EntryKind,
   return true;
 }
 
+bool Coordinator::busy() {
+  auto last = std::chrono::steady_clock::duration(last_request_ns_.load(std::memory_order_relaxed));
+  return std::chrono::steady_clock::now().time_since_epoch() - last < kBusyWindow;
+}
+
 std::error_code Coordinator::ensure_dir(const std::string& rel) {
   struct stat st {};
   if (rel.empty() || !sys::lstat_at(layers_.upper(), rel.c_str(), st))

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -50,6 +51,14 @@ class Coordinator final : public seeding::Hooks {
   // seeding::Hooks: the materializer asks before it creates `rel`.
   bool guard(std::string_view rel, seeding::EntryKind kind,
              seeding::FunctionRef<void()> make) override;
+  // seeding::Hooks: the view served a request in the last kBusyWindow. Then a
+  // materializer below normal priority yields: the build comes first.
+  bool busy() override;
+  static constexpr std::chrono::milliseconds kBusyWindow{100};
+  // Every request the view serves calls this (cheap: one clock read, one store).
+  void note_request() {
+    last_request_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  }
 
   std::shared_lock<RwLock> shared() { return std::shared_lock(rw_); }
   std::unique_lock<RwLock> exclusive() { return std::unique_lock(rw_); }
@@ -93,6 +102,7 @@ class Coordinator final : public seeding::Hooks {
   std::unordered_set<ino_t> view_links_;
   std::atomic<bool> has_view_links_{false};
   std::atomic<uint64_t> copy_ups_{0}, ahead_{0};
+  std::atomic<int64_t> last_request_ns_{0};
 };
 
 }  // namespace seedfs::fs

@@ -42,7 +42,13 @@ struct FileHandle {
   bool passthrough = false;  // the kernel does its reads and writes (no READ/WRITE come)
 };
 
-Overlay& self(fuse_req_t req) { return *static_cast<Overlay*>(fuse_req_userdata(req)); }
+// Every operation starts here: it also tells the coordinator that someone is
+// using the view now (a gentle materializer yields to them).
+Overlay& self(fuse_req_t req) {
+  auto& o = *static_cast<Overlay*>(fuse_req_userdata(req));
+  o.coord.note_request();
+  return o;
+}
 FileHandle& file(fuse_file_info* fi) { return *reinterpret_cast<FileHandle*>(fi->fh); }
 
 void reply_err(fuse_req_t req, int err) { fuse_reply_err(req, err); }

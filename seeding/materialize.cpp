@@ -91,10 +91,10 @@ constexpr size_t kPacedChunk = 1 << 20;
 
 // Copies the bytes of `src` into `dst`: a reflink where the filesystem can,
 // else copy_file_range, else read/write; with `reflink_only`, EOPNOTSUPP
-// where no reflink is possible. Copied bytes pass `limit` (if any) a chunk at
+// where no reflink is possible. Copied bytes pass `pacer` (if any) a chunk at
 // a time; ECANCELED once it says stop.
 std::error_code copy_data(int src, dev_t src_dev, int dst, uint64_t size, Outcome& how, bool reflink_only,
-                          RateLimiter* limit) {
+                          Pacer* pacer) {
   if (size > 0 && reflink_may_work(src_dev)) {
     if (::ioctl(dst, FICLONE, src) == 0) {
       how = Outcome::reflinked;
@@ -104,13 +104,13 @@ std::error_code copy_data(int src, dev_t src_dev, int dst, uint64_t size, Outcom
   }
   if (reflink_only) return sys::make_error(EOPNOTSUPP);
   how = Outcome::copied;
-  bool paced = limit && limit->enabled();
+  bool paced = pacer && pacer->chunked();
   // Copy st_size bytes: the root does not change while it is seeded (a build
   // in it is refused), and stopping there saves the call that would read EOF.
   bool use_cfr = true;
   for (uint64_t pos = 0; pos < size;) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(size - pos, paced ? kPacedChunk : SIZE_MAX >> 1));
-    if (paced && !limit->take(static_cast<double>(want))) return sys::make_error(ECANCELED);
+    if (paced && !pacer->before_bytes(want)) return sys::make_error(ECANCELED);
     ssize_t n = copy_range(src, dst, static_cast<loff_t>(pos), want, use_cfr);
     if (n < 0) return last_error();
     if (n == 0) return {};  // the file shrank: what is there is copied
@@ -191,7 +191,7 @@ namespace {
 // kept). With `reflink_only`, EOPNOTSUPP where no reflink is possible (or
 // the file is empty: nothing to share), for the caller to hardlink instead.
 std::error_code copy_new(int src_dir, const char* src_name, int dst_dir, const char* dst_name,
-                         const struct stat* st, Done& done, bool reflink_only, RateLimiter* limit) {
+                         const struct stat* st, Done& done, bool reflink_only, Pacer* pacer) {
   // A copy costs a new inode and its data before linkat can say the name is
   // taken: look first, so that a rerun or a resumed mount keeps files cheaply.
   struct stat existing {}, own {};
@@ -206,13 +206,13 @@ std::error_code copy_new(int src_dir, const char* src_name, int dst_dir, const c
   }
   if (reflink_only && (st->st_size == 0 || !reflink_may_work(st->st_dev))) return sys::make_error(EOPNOTSUPP);
   return copy_file(src.get(), *st, dst_dir, dst_name, CopyMode::keep_existing, done, true, reflink_only,
-                   limit);
+                   pacer);
 }
 
 }  // namespace
 
 std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const char* dst_name,
-                          CopyMode mode, Done& done, bool data, bool reflink_only, RateLimiter* limit) {
+                          CopyMode mode, Done& done, bool data, bool reflink_only, Pacer* pacer) {
   for (;;) {
     bool is_tmpfile = g_tmpfile_works.load(std::memory_order_relaxed);
     std::error_code ec;
@@ -236,7 +236,7 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
     done.outcome = Outcome::copied;
     if (data) {
       if ((ec = copy_data(src_fd, st.st_dev, out.get(), static_cast<uint64_t>(st.st_size), done.outcome,
-                          reflink_only, limit)))
+                          reflink_only, pacer)))
         return drop_named(), ec;
     }
     if ((ec = copy_metadata(out.get(), st, created_mode))) return drop_named(), ec;
@@ -261,9 +261,9 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
 std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
                                  const char* dst_name, config::Method method,
                                  const struct stat* st, Done& done, bool reflink_first,
-                                 RateLimiter* limit) {
+                                 Pacer* pacer) {
   if (method == config::Method::link && reflink_first && (!st || reflink_may_work(st->st_dev))) {
-    if (auto ec = copy_new(src_dir, src_name, dst_dir, dst_name, st, done, /*reflink_only=*/true, limit);
+    if (auto ec = copy_new(src_dir, src_name, dst_dir, dst_name, st, done, /*reflink_only=*/true, pacer);
         ec.value() != EOPNOTSUPP)
       return ec;  // reflinked, kept, or a real error
   }
@@ -277,7 +277,7 @@ std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
     if (errno == EEXIST) return done = {Outcome::kept, 0}, std::error_code{};
     if (!link_impossible(errno)) return last_error();
   }
-  return copy_new(src_dir, src_name, dst_dir, dst_name, st, done, /*reflink_only=*/false, limit);
+  return copy_new(src_dir, src_name, dst_dir, dst_name, st, done, /*reflink_only=*/false, pacer);
 }
 
 std::error_code copy_symlink(int src_dir, const char* src_name, int dst_dir,

@@ -34,11 +34,11 @@ struct Done {
 // else a hardlink; where the kernel refuses one (EXDEV, EPERM, EMLINK,
 // ENOTSUP) a reflink or copy instead. `method` copy: a reflink or copy.
 // An existing destination is kept. `st` is the source's stat if the caller has it.
-// Bytes copied pass `limit`, if given (the background materializer's pace).
+// Bytes copied pass `pacer`, if given (the background materializer's pace).
 std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
                                  const char* dst_name, config::Method method,
                                  const struct stat* st, Done& done, bool reflink_first = false,
-                                 RateLimiter* limit = nullptr);
+                                 Pacer* pacer = nullptr);
 
 // False once a reflink from the filesystem `dev` failed as unsupported (ext4,
 // tmpfs, or another filesystem as destination): callers stop asking there.
@@ -54,10 +54,10 @@ enum class CopyMode {
 // name whole or not at all: it is written as an O_TMPFILE and linked in.
 // Without `data` the copy is empty (for a copy-up that truncates to 0 anyway).
 // `reflink_only`: EOPNOTSUPP, with nothing created, where the data cannot be reflinked.
-// `limit`: as for materialize_file; ECANCELED, with nothing created, once it says stop.
+// `pacer`: as for materialize_file; ECANCELED, with nothing created, once it says stop.
 std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const char* dst_name,
                           CopyMode mode, Done& done, bool data = true, bool reflink_only = false,
-                          RateLimiter* limit = nullptr);
+                          Pacer* pacer = nullptr);
 
 // Recreates the symlink `src_name` with the same target text (never followed)
 // and the same times. An existing destination is kept.

@@ -58,4 +58,27 @@ bool RateLimiter::take(double n) {
   return !stop_;
 }
 
+Pacer::Pacer(const config::Pace& pace, const std::atomic<bool>& stop, std::function<bool()> busy)
+    : stop_(stop),
+      files_(pace.files_per_s, stop),
+      bytes_(pace.bytes_per_s, stop),
+      busy_(pace.priority == config::Priority::normal ? nullptr : std::move(busy)) {}
+
+bool Pacer::yield() {
+  if (!busy_) return !stop_;
+  auto start = std::chrono::steady_clock::now();
+  auto now = start;
+  while (!stop_ && busy_() && now - start < kMaxYield) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    now = std::chrono::steady_clock::now();
+  }
+  yielded_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(now - start).count(),
+                        std::memory_order_relaxed);
+  return !stop_;
+}
+
+bool Pacer::before_file() { return yield() && files_.take(1); }
+
+bool Pacer::before_bytes(uint64_t n) { return yield() && bytes_.take(static_cast<double>(n)); }
+
 }  // namespace seedfs::seeding

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <mutex>
 #include <system_error>
 
@@ -38,6 +40,31 @@ class RateLimiter {
   std::mutex mu_;
   Clock::time_point next_{};  // when the next unit may pass
   std::atomic<uint64_t> waited_ns_{0};
+};
+
+// Everything that holds the materializer back, asked before each file and
+// before each chunk of a copy: the rate limits, and, below normal priority, a
+// caller that is busy (the view serving a build), to which it yields: it
+// waits until the caller has been quiet a moment, but at most kMaxYield at a
+// time, so that under a load that never pauses it still moves a file or a
+// chunk a second per worker.
+class Pacer {
+ public:
+  static constexpr std::chrono::milliseconds kMaxYield{1000};
+
+  Pacer(const config::Pace& pace, const std::atomic<bool>& stop, std::function<bool()> busy = {});
+  bool before_file();               // false once stopped
+  bool before_bytes(uint64_t n);    // false once stopped
+  bool chunked() const { return bytes_.enabled() || static_cast<bool>(busy_); }  // copies ask per chunk
+  double waited() const { return files_.waited() + bytes_.waited(); }  // for the limits
+  double yielded() const { return yielded_ns_.load(std::memory_order_relaxed) / 1e9; }
+
+ private:
+  bool yield();
+  const std::atomic<bool>& stop_;
+  RateLimiter files_, bytes_;
+  std::function<bool()> busy_;
+  std::atomic<uint64_t> yielded_ns_{0};
 };
 
 }  // namespace seedfs::seeding

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -104,8 +105,8 @@ struct Seeder::Impl {
   std::atomic<int64_t> elapsed_ns{-1};  // set when finished
   std::atomic<bool> stop{false};
   std::atomic<bool> was_cancelled{false};
-  RateLimiter files_limit{opts.pace.files_per_s, stop};
-  RateLimiter bytes_limit{opts.pace.bytes_per_s, stop};
+  Pacer pacer{opts.pace, stop, opts.hooks ? std::function<bool()>([h = opts.hooks] { return h->busy(); })
+                                          : std::function<bool()>()};
 
   std::mutex copies_mu;  // guards `copies`
   std::map<std::pair<dev_t, ino_t>, std::string> copies;  // a root inode -> the workspace path of its copy
@@ -361,7 +362,7 @@ struct Seeder::Impl {
     for (const FileEntry& f : task.files) {
       if (stop) return;
       if (opts.throttle.count() > 0) std::this_thread::sleep_for(opts.throttle);
-      if (!files_limit.take(1)) return;  // cancelled while waiting
+      if (!pacer.before_file()) return;  // cancelled while waiting
       std::string child = join(dir.rel, f.name);
       Done done;
       std::error_code ec;
@@ -398,7 +399,7 @@ struct Seeder::Impl {
           went = guarded(child, EntryKind::file, [&] {
             if (*method == config::Method::copy && link_to_earlier_copy(dir, f, *stp, done)) return;
             ec = materialize_file(dir.src.get(), f.name.c_str(), dir.dst.get(), f.name.c_str(),
-                                  *method, stp, done, reflink_first(), &bytes_limit);
+                                  *method, stp, done, reflink_first(), &pacer);
             if (!ec && *method == config::Method::copy) remember_copy(*stp, child, done);
           });
         else
@@ -559,7 +560,8 @@ Stats Seeder::stats() const {
   s.walk_seconds = (get(n.walk_ns) - std::min(get(n.walk_ns), get(n.mkdir_ns))) / 1e9;
   s.mkdir_seconds = get(n.mkdir_ns) / 1e9;
   s.file_seconds = get(n.file_ns) / 1e9;
-  s.paced_seconds = impl_->files_limit.waited() + impl_->bytes_limit.waited();
+  s.paced_seconds = impl_->pacer.waited();
+  s.yielded_seconds = impl_->pacer.yielded();
   std::lock_guard lock(impl_->mu);
   s.scan_done = impl_->begun && impl_->scans_pending == 0;
   s.finished = impl_->finished;

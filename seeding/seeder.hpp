@@ -58,6 +58,9 @@ class Hooks {
   virtual ~Hooks() = default;
   // Returns false, without calling `make`, when `rel` must be left alone.
   virtual bool guard(std::string_view rel, EntryKind kind, FunctionRef<void()> make) = 0;
+  // Someone is being served right now (a build through the view): below
+  // normal priority the engine yields to it (seeding/pace.hpp, Pacer).
+  virtual bool busy() { return false; }
 };
 
 struct Options {
@@ -90,6 +93,7 @@ struct Stats {
   // Time spent in each activity, summed over threads (they overlap in wall time).
   double walk_seconds = 0, mkdir_seconds = 0, file_seconds = 0;
   double paced_seconds = 0;   // spent waiting for the rate limits, summed over threads
+  double yielded_seconds = 0; // spent yielding to a busy caller (Hooks::busy), likewise
 };
 
 struct Failure {

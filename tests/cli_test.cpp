@@ -408,10 +408,18 @@ TEST_F(Cli, MountPaceLimitsAndPriority) {
   Result human = run({"status", ws.string()});
   EXPECT_NE(human.out.find("pace: idle priority, at most 15 files/s and 64.0 MiB/s"), std::string::npos)
       << human.out;
+  // A reader using the view for a second: below normal priority the workers
+  // yield to it (the second is how long the load lasts, not a limit).
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+       std::chrono::steady_clock::now() < until;) {
+    EXPECT_EQ(test::read_file(ws / "target/debug/deps/libc0-1.rlib"), "rlib c0");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   wait_and_compare(expected);
-  // The workers waited for the limit.
+  // The workers waited for the limit, and yielded to the reader.
   Result w = run({"wait", ws.string(), "--json"});
   EXPECT_NE(test::json_value(w.out, "artifacts.0.pace.waited_seconds"), "0.0") << w.out;
+  EXPECT_NE(test::json_value(w.out, "artifacts.0.pace.yielded_seconds"), "0.0") << w.out;
 
   Result bad = run({"mount", root.string(), ws.string(), "--bytes-rate", "lots"});
   EXPECT_EQ(bad.rc, 2) << show(bad);

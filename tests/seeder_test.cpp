@@ -618,6 +618,42 @@ TEST(Seeder, WorkersRunAtTheGivenPriority) {
   EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid))), base);
 }
 
+// A caller that is always busy, as a view under a build that never pauses.
+class BusyHooks : public Hooks {
+ public:
+  std::atomic<int> asked{0};
+  bool guard(std::string_view, EntryKind, FunctionRef<void()> make) override { return make(), true; }
+  bool busy() override { return ++asked, true; }
+};
+
+TEST(Seeder, BelowNormalPriorityYieldsToABusyCallerYetFinishes) {
+  TempDir tmp;
+  auto root = tmp / "root";
+  write_file(root / "debug/deps/a.rlib", "a");
+  write_file(root / "debug/deps/b.rlib", "b");
+  Snapshot before = test::snapshot(root);
+  for (auto p : {config::Priority::normal, config::Priority::low}) {
+    SCOPED_TRACE(config::to_string(p));
+    BusyHooks hooks;
+    Options opts;
+    opts.hooks = &hooks;
+    opts.pace.priority = p;
+    auto ws = tmp / ("ws-" + std::string(config::to_string(p)));
+    SeedRun r = seed(root, ws, opts);
+    ASSERT_FALSE(r.failure) << r.failure->to_string();
+    EXPECT_EQ(r.stats.files_done, 2u) << "a yield is bounded: the work still ends";
+    EXPECT_EQ(test::diff(test::snapshot(root), test::snapshot(ws)), "");
+    if (p == config::Priority::normal) {
+      EXPECT_EQ(hooks.asked, 0) << "normal priority runs at full speed";
+      EXPECT_EQ(r.stats.yielded_seconds, 0.0);
+    } else {
+      EXPECT_GT(hooks.asked, 0);
+      EXPECT_GT(r.stats.yielded_seconds, 0.0);
+    }
+  }
+  EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
+}
+
 TEST(Seeder, RateLimitsPaceTheWorkAndKeepTheResult) {
   TempDir tmp;
   auto root = tmp / "root";
