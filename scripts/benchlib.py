@@ -58,3 +58,31 @@ def fresh_fs(workdir, size_gb, keep, fs_type="ext4"):
             subprocess.run(["umount", "-l", mnt])
         if not keep:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def ensure_user(name):
+    """(uid, gid) of the system user `name`, made if missing (root only)."""
+    import pwd
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        sh(["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
+        pw = pwd.getpwnam(name)
+    return pw.pw_uid, pw.pw_gid
+
+
+@contextlib.contextmanager
+def dev_fuse_open_to_all():
+    """/dev/fuse at 0666 (Debian's default; 0600 on some machines) while in
+    use, for a user's fusermount3; its mode put back after."""
+    mode = os.stat("/dev/fuse").st_mode & 0o7777
+    os.chmod("/dev/fuse", 0o666)
+    try:
+        yield
+    finally:
+        os.chmod("/dev/fuse", mode)
+
+
+def as_user(user, env, cmd):
+    """`cmd` run as `user` with exactly `env` (a dict)."""
+    return ["runuser", "-u", user, "--", "env", "-i"] + [f"{k}={v}" for k, v in env.items()] + list(cmd)
