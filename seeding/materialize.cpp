@@ -55,11 +55,12 @@ void no_reflink_on(dev_t dev) {
 // /proc/self/fd works for everyone where /proc is mounted.
 std::atomic<bool> g_empty_path_works{true};
 
-// Copies `len` bytes at offset `pos` of `src` to the same offset of `dst`
-// (fewer where the file ends): copy_file_range, or read/write where the
-// kernel cannot (`use_cfr` goes false for the rest of the file). Returns the
-// bytes copied, 0 at the end of the file.
-ssize_t copy_range(int src, int dst, loff_t pos, size_t len, bool& use_cfr) {
+// Copies up to `len` bytes at offset `pos` of `src` to the same offset of
+// `dst` in one step: copy_file_range, or read/write through a 64 KiB buffer
+// where the kernel cannot (across filesystems of different types; `use_cfr`
+// goes false for the rest of the file). Returns the bytes copied, 0 at the
+// end of the file, possibly fewer than asked.
+ssize_t copy_step(int src, int dst, loff_t pos, size_t len, bool& use_cfr) {
   if (use_cfr) {
     loff_t in = pos, out = pos;
     for (;;) {
@@ -83,6 +84,19 @@ ssize_t copy_range(int src, int dst, loff_t pos, size_t len, bool& use_cfr) {
     w += m;
   }
   return n;
+}
+
+// copy_step until `len` bytes are copied or the file ends: a caller that paid
+// for `len` bytes (the pace) gets them all. Returns the bytes copied.
+ssize_t copy_range(int src, int dst, loff_t pos, size_t len, bool& use_cfr) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = copy_step(src, dst, pos + static_cast<loff_t>(done), len - done, use_cfr);
+    if (n < 0) return -1;
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(done);
 }
 
 // What one paced request may move: small enough that a limit of a few MB/s

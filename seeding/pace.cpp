@@ -44,6 +44,7 @@ bool RateLimiter::take(double n) {
     Clock::time_point now = Clock::now();
     at = std::max(next_, now);  // time not used meanwhile is not saved up: no bursts
     next_ = at + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(n / per_s_));
+    taken_ += n;
   }
   Clock::time_point start = Clock::now();
   // In slices, so that a cancel is seen within 50 ms.

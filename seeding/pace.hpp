@@ -32,13 +32,19 @@ class RateLimiter {
   bool take(double n);
   // Seconds spent waiting in take(), summed over threads.
   double waited() const { return waited_ns_.load(std::memory_order_relaxed) / 1e9; }
+  // Units let through so far.
+  double taken() const {
+    std::lock_guard lock(mu_);
+    return taken_;
+  }
 
  private:
   using Clock = std::chrono::steady_clock;
   double per_s_;
   const std::atomic<bool>& stop_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   Clock::time_point next_{};  // when the next unit may pass
+  double taken_ = 0;
   std::atomic<uint64_t> waited_ns_{0};
 };
 
@@ -57,6 +63,7 @@ class Pacer {
   bool before_bytes(uint64_t n);    // false once stopped
   bool chunked() const { return bytes_.enabled() || static_cast<bool>(busy_); }  // copies ask per chunk
   double waited() const { return files_.waited() + bytes_.waited(); }  // for the limits
+  double bytes_taken() const { return bytes_.taken(); }
   double yielded() const { return yielded_ns_.load(std::memory_order_relaxed) / 1e9; }
 
  private:
