@@ -174,6 +174,13 @@ std::optional<std::map<std::string, std::string>> top_level_strings(std::string_
 
 Lookup locate(const std::filesystem::path& project) {
   Lookup l;
+  // No manifest, nothing for cargo to say: not asking saves a cargo start
+  // (20 to 80 ms) on every mount of a dir that is no cargo project (yet).
+  std::error_code exists_ec;
+  if (!std::filesystem::exists(project / "Cargo.toml", exists_ec)) {
+    l.why = "no Cargo.toml in " + project.string();
+    return l;
+  }
   // Never a toolchain download from inside `seedfs mount` (rustup installs a
   // rust-toolchain.toml's toolchain on first use otherwise).
   std::vector<std::string> env = sys::environment_without({"RUSTUP_AUTO_INSTALL"});

@@ -1,7 +1,11 @@
 // cargo/: reading `cargo metadata`'s JSON (only its top-level strings).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "cargo/metadata.hpp"
+#include "tests/test_util.hpp"
 
 namespace seedfs {
 namespace {
@@ -34,6 +38,20 @@ TEST(CargoMetadata, MalformedIsRefused) {
                           R"({"a":"\ud83d"})", "{\"a\":\"line\nbreak\"}", R"({"a" "b"})"})
     EXPECT_FALSE(top_level_strings(bad)) << bad;
   EXPECT_TRUE(top_level_strings("{}"));
+}
+
+// A dir without Cargo.toml is no cargo project: cargo is not even started
+// (with no cargo on PATH, the lookup would say so if it tried).
+TEST(CargoLocate, NoManifestAsksNoCargo) {
+  test::TempDir tmp;
+  const char* old = std::getenv("PATH");
+  std::string saved = old ? old : "";
+  ::setenv("PATH", tmp.path().c_str(), 1);
+  cargo::Lookup l = cargo::locate(tmp.path());
+  ::setenv("PATH", saved.c_str(), 1);
+  EXPECT_FALSE(l.dirs);
+  EXPECT_FALSE(l.no_cargo);
+  EXPECT_NE(l.why.find("no Cargo.toml"), std::string::npos) << l.why;
 }
 
 }  // namespace
