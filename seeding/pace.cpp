@@ -78,8 +78,10 @@ bool Pacer::yield() {
   return !stop_;
 }
 
-bool Pacer::before_file() { return yield() && files_.take(1); }
+// The limit first, then the yield: a worker that waited for its turn does not
+// go while the view has become busy meanwhile.
+bool Pacer::before_file() { return files_.take(1) && yield(); }
 
-bool Pacer::before_bytes(uint64_t n) { return yield() && bytes_.take(static_cast<double>(n)); }
+bool Pacer::before_bytes(uint64_t n) { return bytes_.take(static_cast<double>(n)) && yield(); }
 
 }  // namespace seedfs::seeding
