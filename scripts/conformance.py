@@ -2,8 +2,8 @@
 """POSIX conformance of a live seedfs view, beside ext4 and fuse-overlayfs, in one run.
 
 Runs two public suites, which are not Debian packages and are not part of this
-repository (build them from their public sources as their READMEs say, and
-pass the results):
+repository (scripts/conformance.sh fetches and builds them, then calls this
+with their paths):
 
   pjdfstest (--pjdfstest DIR)  a built pjdfstest tree (tests/ and the pjdfstest binary);
                                run with `prove -r` in a new directory of each target
