@@ -32,7 +32,7 @@ import shutil
 import sys
 import time
 
-from benchlib import fresh_fs, median, sh
+from benchlib import fresh_fs, median, read_file, sh
 from bench_worktree import compiled, run, timed_run
 
 GIB = 1 << 30
@@ -60,13 +60,6 @@ def du_bytes(path):
             st = os.lstat(os.path.join(dirpath, n))
             total += st.st_size
     return total
-
-
-def read_file(path):
-    buf = bytearray(1 << 20)
-    with open(path, "rb", buffering=0) as f:
-        while f.readinto(buf):
-            pass
 
 
 class Bench:

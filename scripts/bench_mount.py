@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import as_user, dev_fuse_open_to_all, ensure_user, fresh_fs, median, sh, timed
+from benchlib import as_user, dev_fuse_open_to_all, ensure_user, fresh_fs, median, read_file, sh, timed
 
 GIB = 1 << 30
 
@@ -159,13 +159,6 @@ def read_all(path):
                         break
                     total += k
     return total
-
-
-def read_file(path):
-    buf = bytearray(1 << 20)
-    with open(path, "rb", buffering=0) as f:
-        while f.readinto(buf):
-            pass
 
 
 def make_tree(b, scale):

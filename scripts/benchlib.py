@@ -21,6 +21,14 @@ def timed(fn):
     return time.perf_counter() - t
 
 
+def read_file(path):
+    """Reads `path` to the end in 1 MiB reads, unbuffered (a sequential reader)."""
+    buf = bytearray(1 << 20)
+    with open(path, "rb", buffering=0) as f:
+        while f.readinto(buf):
+            pass
+
+
 def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
