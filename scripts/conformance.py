@@ -215,6 +215,8 @@ def run_pjdfstest(t, pjd, jobs):
     secs = time.perf_counter() - start
     m = re.search(r"Files=(\d+), Tests=(\d+)", p.stdout)
     files, tests = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    if files == 0:  # nothing ran: a count of 0 failures would be a lie
+        raise SystemExit(f"conformance: pjdfstest ran no tests on {t.name}:\n{p.stdout[-2000:]}")
     failed = parse_prove_failures(p.stdout, pjd)
     return {"files": files, "tests": tests, "failed": failed, "seconds": secs,
             "failed_tests": sum(len(v) for v in failed.values()), "log": p.stdout}
@@ -279,6 +281,9 @@ def main():
     if not a.pjdfstest and not a.fsx:
         raise SystemExit("conformance: give --pjdfstest DIR and/or --fsx BIN (see --help)")
     seedfs = os.path.abspath(a.seedfs)
+    # The suites run in each target's dir: relative paths would not be found there.
+    a.pjdfstest = a.pjdfstest and os.path.abspath(a.pjdfstest)
+    a.fsx = a.fsx and os.path.abspath(a.fsx)
     uid_gid = ensure_user()
 
     plan = [
