@@ -210,7 +210,10 @@ def run_pjdfstest(t, pjd, jobs):
     """prove's verdicts: files and tests run, and the failed tests by file."""
     cmd = ["prove", "-r", f"-j{jobs}", os.path.join(pjd, "tests")]
     start = time.perf_counter()
-    p = subprocess.run(as_user(cmd) if t.user else cmd, cwd=t.dir, stdout=subprocess.PIPE,
+    # A user's view without allow_other is closed to root: the user's own
+    # process changes into it, not this one.
+    argv, cwd = (as_user(["env", f"--chdir={t.dir}"] + cmd), None) if t.user else (cmd, t.dir)
+    p = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True)
     secs = time.perf_counter() - start
     m = re.search(r"Files=(\d+), Tests=(\d+)", p.stdout)
