@@ -108,8 +108,15 @@ struct Seeder::Impl {
   Pacer pacer{opts.pace, stop, opts.hooks ? std::function<bool()>([h = opts.hooks] { return h->busy(); })
                                           : std::function<bool()>()};
 
+  // A root inode -> the workspace path of its copy; `ready` once the copy is
+  // whole (until then the worker that claimed it is copying).
+  struct Copy {
+    std::string path;
+    bool ready = false;
+  };
   std::mutex copies_mu;  // guards `copies`
-  std::map<std::pair<dev_t, ino_t>, std::string> copies;  // a root inode -> the workspace path of its copy
+  std::condition_variable copies_cv;  // a claimed copy became ready or was given up
+  std::map<std::pair<dev_t, ino_t>, Copy> copies;
 
   std::mutex mu;  // guards everything below
   std::condition_variable cv;
@@ -397,10 +404,13 @@ struct Seeder::Impl {
         }
         if (!opts.dry_run)
           went = guarded(child, EntryKind::file, [&] {
-            if (*method == config::Method::copy && link_to_earlier_copy(dir, f, *stp, done)) return;
+            bool claimed = false;
+            if (*method == config::Method::copy && link_to_earlier_copy(dir, f, child, *stp, done, claimed))
+              return;
             ec = materialize_file(dir.src.get(), f.name.c_str(), dir.dst.get(), f.name.c_str(),
                                   *method, stp, done, reflink_first(), &pacer);
-            if (!ec && *method == config::Method::copy) remember_copy(*stp, child, done);
+            if (claimed) finish_copy(*stp, !ec && (done.outcome == Outcome::copied ||
+                                                   done.outcome == Outcome::reflinked));
           });
         else
           done.outcome = *method == config::Method::link ? Outcome::linked : Outcome::copied;
@@ -418,14 +428,29 @@ struct Seeder::Impl {
   // A root inode with several names (cargo's target/<profile>/<bin> and
   // deps/<bin>-<hash>, a build script's two names) is copied once: its other
   // names become hardlinks of that copy, inside the workspace, as in the root.
-  bool link_to_earlier_copy(const DirPair& dir, const FileEntry& f, const struct stat& st, Done& done) {
+  // The first name to come claims the copy (`claimed`: the caller copies, then
+  // calls finish_copy); a name that comes while it is copied waits for it, as
+  // two workers may meet the two names at once.
+  bool link_to_earlier_copy(const DirPair& dir, const FileEntry& f, const std::string& child,
+                            const struct stat& st, Done& done, bool& claimed) {
     if (st.st_nlink < 2) return false;
     std::string first;
     {
-      std::lock_guard lock(copies_mu);
-      auto it = copies.find({st.st_dev, st.st_ino});
-      if (it == copies.end()) return false;
-      first = it->second;
+      std::unique_lock lock(copies_mu);
+      auto key = std::make_pair(st.st_dev, st.st_ino);
+      for (;;) {
+        auto it = copies.find(key);
+        if (it == copies.end()) {
+          copies.emplace(key, Copy{child, false});
+          claimed = true;
+          return false;
+        }
+        if (it->second.ready) {
+          first = it->second.path;
+          break;
+        }
+        copies_cv.wait(lock);  // being copied: wait for it, or for it to be given up
+      }
     }
     if (::linkat(dest.get(), first.c_str(), dir.dst.get(), f.name.c_str(), 0) == 0) {
       done = {Outcome::copied, 0};
@@ -435,10 +460,18 @@ struct Seeder::Impl {
     return false;  // the first copy is gone or cannot be linked: copy this one
   }
 
-  void remember_copy(const struct stat& st, const std::string& child, const Done& done) {
-    if (st.st_nlink < 2 || (done.outcome != Outcome::copied && done.outcome != Outcome::reflinked)) return;
-    std::lock_guard lock(copies_mu);
-    copies.emplace(std::make_pair(st.st_dev, st.st_ino), child);
+  // The claimed copy of `st` is whole (`made`: the other names may link to
+  // it) or was not made (kept, failed, cancelled: the next name copies).
+  void finish_copy(const struct stat& st, bool made) {
+    {
+      std::lock_guard lock(copies_mu);
+      auto it = copies.find({st.st_dev, st.st_ino});
+      if (made)
+        it->second.ready = true;
+      else
+        copies.erase(it);
+    }
+    copies_cv.notify_all();
   }
 
   void count(const Done& done) {

@@ -207,16 +207,26 @@ TEST(Seeder, NamesOfOneCopiedInodeStayOneInode) {
   write_file(root / "debug/build/foo-1/build_script_build-0123456789abcdef", "script", 0755, kOld);
   fs::create_hard_link(root / "debug/build/foo-1/build_script_build-0123456789abcdef",
                        root / "debug/build/foo-1/build-script-build");
+  // Many more, so that the two workers often meet both names of one at once.
+  for (int i = 0; i < 40; ++i) {
+    std::string bin = "bin" + std::to_string(i);
+    write_file(root / "debug/deps" / (bin + "-0123456789abcdef"), "b", 0755, kOld);
+    fs::create_hard_link(root / "debug/deps" / (bin + "-0123456789abcdef"), root / "debug" / bin);
+  }
   Snapshot before = test::snapshot(root);
   Options opts;
   opts.workers = 2;
   SeedRun r = seed(root, dest, opts);
   ASSERT_FALSE(r.failure) << r.failure->to_string();
+  for (int i = 0; i < 40; ++i) {
+    std::string bin = "bin" + std::to_string(i);
+    EXPECT_TRUE(same_inode(dest / "debug" / bin, dest / "debug/deps" / (bin + "-0123456789abcdef"))) << bin;
+  }
   EXPECT_TRUE(same_inode(dest / "debug/app", dest / "debug/deps/app-0123456789abcdef"));
   EXPECT_TRUE(same_inode(dest / "debug/build/foo-1/build-script-build",
                          dest / "debug/build/foo-1/build_script_build-0123456789abcdef"));
   EXPECT_FALSE(same_inode(dest / "debug/app", root / "debug/app")) << "executables are copied";
-  EXPECT_EQ(r.stats.bytes, std::string("executable").size() + std::string("script").size())
+  EXPECT_EQ(r.stats.bytes, std::string("executable").size() + std::string("script").size() + 40)
       << "each inode's bytes copied once";
   EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
 }
