@@ -42,13 +42,7 @@ struct FileHandle {
   bool passthrough = false;  // the kernel does its reads and writes (no READ/WRITE come)
 };
 
-// Every operation starts here: it also tells the coordinator that someone is
-// using the view now (a gentle materializer yields to them).
-Overlay& self(fuse_req_t req) {
-  auto& o = *static_cast<Overlay*>(fuse_req_userdata(req));
-  o.coord.note_request();
-  return o;
-}
+Overlay& self(fuse_req_t req) { return *static_cast<Overlay*>(fuse_req_userdata(req)); }
 FileHandle& file(fuse_file_info* fi) { return *reinterpret_cast<FileHandle*>(fi->fh); }
 
 void reply_err(fuse_req_t req, int err) { fuse_reply_err(req, err); }
@@ -825,39 +819,52 @@ void op_init(void*, fuse_conn_info* conn) {
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
+// `Op`, after telling the coordinator that the view is in use: a process is
+// waiting for this answer, and a gentle materializer yields to it. Once per
+// request, for every operation a process waits on (not init or forget).
+template <auto Op>
+struct Noted;
+template <typename... Args, void (*Op)(fuse_req_t, Args...)>
+struct Noted<Op> {
+  static void call(fuse_req_t req, Args... args) {
+    self(req).coord.note_request();
+    Op(req, args...);
+  }
+};
+
 const fuse_lowlevel_ops kOps = [] {
   fuse_lowlevel_ops ops{};
   ops.init = op_init;
-  ops.lookup = op_lookup;
+  ops.lookup = Noted<op_lookup>::call;
   ops.forget = op_forget;
   ops.forget_multi = op_forget_multi;
-  ops.getattr = op_getattr;
-  ops.setattr = op_setattr;
-  ops.readlink = op_readlink;
-  ops.mknod = op_mknod;
-  ops.mkdir = op_mkdir;
-  ops.symlink = op_symlink;
-  ops.link = op_link;
-  ops.unlink = op_unlink;
-  ops.rmdir = op_rmdir;
-  ops.rename = op_rename;
-  ops.open = op_open;
-  ops.create = op_create;
-  ops.read = op_read;
-  ops.write_buf = op_write_buf;
+  ops.getattr = Noted<op_getattr>::call;
+  ops.setattr = Noted<op_setattr>::call;
+  ops.readlink = Noted<op_readlink>::call;
+  ops.mknod = Noted<op_mknod>::call;
+  ops.mkdir = Noted<op_mkdir>::call;
+  ops.symlink = Noted<op_symlink>::call;
+  ops.link = Noted<op_link>::call;
+  ops.unlink = Noted<op_unlink>::call;
+  ops.rmdir = Noted<op_rmdir>::call;
+  ops.rename = Noted<op_rename>::call;
+  ops.open = Noted<op_open>::call;
+  ops.create = Noted<op_create>::call;
+  ops.read = Noted<op_read>::call;
+  ops.write_buf = Noted<op_write_buf>::call;
   // No flush: libfuse answers ENOSYS and the kernel stops sending one per close.
-  ops.release = op_release;
-  ops.fsync = op_fsync;
-  ops.fallocate = op_fallocate;
-  ops.lseek = op_lseek;
-  ops.flock = op_flock;
-  ops.getlk = op_getlk;
-  ops.setlk = op_setlk;
-  ops.opendir = op_opendir;
-  ops.readdir = op_readdir;
-  ops.readdirplus = op_readdirplus;
-  ops.fsyncdir = op_fsyncdir;
-  ops.statfs = op_statfs;
+  ops.release = Noted<op_release>::call;
+  ops.fsync = Noted<op_fsync>::call;
+  ops.fallocate = Noted<op_fallocate>::call;
+  ops.lseek = Noted<op_lseek>::call;
+  ops.flock = Noted<op_flock>::call;
+  ops.getlk = Noted<op_getlk>::call;
+  ops.setlk = Noted<op_setlk>::call;
+  ops.opendir = Noted<op_opendir>::call;
+  ops.readdir = Noted<op_readdir>::call;
+  ops.readdirplus = Noted<op_readdirplus>::call;
+  ops.fsyncdir = Noted<op_fsyncdir>::call;
+  ops.statfs = Noted<op_statfs>::call;
   return ops;
 }();
 
