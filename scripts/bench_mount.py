@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import as_user, dev_fuse_open_to_all, ensure_user, fresh_fs, median, read_file, sh, timed
+from benchlib import as_user, chown_tree, dev_fuse_open_to_all, ensure_user, fresh_fs, median, read_file, sh, timed
 
 GIB = 1 << 30
 
@@ -71,10 +71,10 @@ class Bench:
 
     def own(self, path):
         """Gives `path` and everything below to the user: their checkout is theirs."""
-        sh(["chown", "-R", f"{self.uid}:{self.gid}", path])
+        chown_tree(path, self.uid, self.gid)
 
     def cmd(self, argv, user=False):
-        return as_user(self.user, self.uenv, argv) if user else argv
+        return as_user(self.user, argv, self.uenv) if user else argv
 
     def env_for(self, user):
         return None if user else self.env

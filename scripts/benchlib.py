@@ -91,6 +91,17 @@ def dev_fuse_open_to_all():
         os.chmod("/dev/fuse", mode)
 
 
-def as_user(user, env, cmd):
-    """`cmd` run as `user` with exactly `env` (a dict)."""
+def as_user(user, cmd, env=None):
+    """`cmd` run as `user`: with exactly `env` (a dict) if given, else with
+    the caller's environment."""
+    if env is None:
+        return ["runuser", "-u", user, "--"] + list(cmd)
     return ["runuser", "-u", user, "--", "env", "-i"] + [f"{k}={v}" for k, v in env.items()] + list(cmd)
+
+
+def chown_tree(path, uid, gid):
+    """`path` and everything below to uid:gid, links themselves, never their targets."""
+    os.lchown(path, uid, gid)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for n in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, n), uid, gid)

@@ -29,10 +29,8 @@ of counts per suite and target, then every pjdfstest test and fsx run that
 fails on a seedfs target where it passes on ext4 as the same user.
 """
 import argparse
-import contextlib
 import hashlib
 import os
-import pwd
 import re
 import shutil
 import stat
@@ -40,7 +38,8 @@ import subprocess
 import sys
 import time
 
-from benchlib import fresh_fs, sh
+import benchlib
+from benchlib import chown_tree, dev_fuse_open_to_all, ensure_user, fresh_fs, sh
 
 USER = "seedfs-test"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,35 +47,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # ---- the test user and /dev/fuse ----
 
-def ensure_user():
-    try:
-        pw = pwd.getpwnam(USER)
-    except KeyError:
-        sh(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER])
-        pw = pwd.getpwnam(USER)
-    return pw.pw_uid, pw.pw_gid
-
-
-@contextlib.contextmanager
-def dev_fuse_open_to_all():
-    """/dev/fuse 0666 (Debian's default) for the run; these machines have 0600."""
-    mode = stat.S_IMODE(os.stat("/dev/fuse").st_mode)
-    os.chmod("/dev/fuse", 0o666)
-    try:
-        yield
-    finally:
-        os.chmod("/dev/fuse", mode)
-
-
 def as_user(cmd):
-    return ["runuser", "-u", USER, "--"] + cmd
-
-
-def chown_tree(path, uid, gid):
-    for dirpath, dirnames, filenames in os.walk(path):
-        os.lchown(dirpath, uid, gid)
-        for n in dirnames + filenames:
-            os.lchown(os.path.join(dirpath, n), uid, gid)
+    return benchlib.as_user(USER, cmd)
 
 
 # ---- the root tree and its snapshot ----
@@ -287,7 +259,7 @@ def main():
     # The suites run in each target's dir: relative paths would not be found there.
     a.pjdfstest = a.pjdfstest and os.path.abspath(a.pjdfstest)
     a.fsx = a.fsx and os.path.abspath(a.fsx)
-    uid_gid = ensure_user()
+    uid_gid = ensure_user(USER)
 
     plan = [
         ("ext4", False, lambda t, fs: setup_plain(t, fs)),
