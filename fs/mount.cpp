@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -106,20 +108,68 @@ std::error_code Session::mount(const std::string& mountpoint, const fuse_lowleve
   return {};
 }
 
+// Our own worker loop, not fuse_session_loop_mt: libfuse 3.14's loop ends by
+// pthread_cancel()ing its workers, and a worker is cancellable while it reads
+// the device, including the perror() it makes when that read fails with
+// ECONNABORTED (a request caught as the connection goes away). Cancelled
+// inside stdio, it leaves stderr's lock held, and the process hangs in exit()
+// flushing stderr (seen in the view tests; the daemon would hang the same
+// way). Here every worker simply returns once the kernel has ended the
+// connection: each blocked read then fails.
 void Session::serve(unsigned max_threads) {
-  loop_ = std::thread([this, max_threads] {
-    fuse_loop_config* cfg = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_clone_fd(cfg, 1);  // one /dev/fuse fd per thread
-    fuse_loop_cfg_set_max_threads(cfg, max_threads);
-    // Keep threads around: starting one per burst of requests costs more than it idles.
-    fuse_loop_cfg_set_idle_threads(cfg, 16);
-    fuse_session_loop_mt(se_, cfg);
-    fuse_loop_cfg_destroy(cfg);
+  max_threads_ = std::max(1u, max_threads);
+  idle_ = 1;
+  loop_ = std::thread([this] {
+    work();
+    join_workers();
     std::lock_guard lock(mu_);
     ended_ = true;
     mounted_ = false;  // the kernel dropped the connection: nothing mounted any more
     cv_.notify_all();
   });
+}
+
+void Session::work() {
+  // Signals belong to the daemon's supervising thread, as in libfuse's workers.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  fuse_buf buf{};
+  while (!fuse_session_exited(se_)) {
+    int res = fuse_session_receive_buf(se_, &buf);
+    if (res == -EINTR) continue;
+    if (res <= 0) {  // 0: unmounted (ENODEV); < 0: the connection failed or was aborted
+      fuse_session_exit(se_);
+      break;
+    }
+    {
+      // A request that blocks (a waiting flock) holds its worker: start another
+      // whenever the last idle one takes a request, up to the limit.
+      std::lock_guard lock(mu_);
+      if (--idle_ == 0 && workers_.size() + 1 < max_threads_) {
+        ++idle_;
+        workers_.emplace_back([this] { work(); });
+      }
+    }
+    fuse_session_process_buf(se_, &buf);
+    std::lock_guard lock(mu_);
+    ++idle_;
+  }
+  std::free(buf.mem);
+}
+
+void Session::join_workers() {
+  // Workers started while this runs end at once (the connection is gone).
+  for (;;) {
+    std::thread t;
+    {
+      std::lock_guard lock(mu_);
+      if (workers_.empty()) return;
+      t = std::move(workers_.front());
+      workers_.pop_front();
+    }
+    t.join();
+  }
 }
 
 std::error_code Session::unmount(bool& lazy) {

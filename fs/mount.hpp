@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <list>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,7 +31,8 @@ class Session {
   // `fsname` shows in the mount table (fuse.seedfs).
   std::error_code mount(const std::string& mountpoint, const fuse_lowlevel_ops& ops,
                         void* userdata, const std::string& fsname);
-  // Serves requests on up to `max_threads` threads (a blocking flock holds one).
+  // Serves requests on up to `max_threads` threads (a blocking flock holds
+  // one), started as the load needs them, until the kernel ends the connection.
   void serve(unsigned max_threads);
   // Takes the mount out of the namespace. `lazy` tells whether it was busy.
   std::error_code unmount(bool& lazy);
@@ -41,8 +43,14 @@ class Session {
   bool mounted() const { return mounted_; }
 
  private:
+  void work();           // one worker: receive, process, until the connection ends
+  void join_workers();
+
   fuse_session* se_ = nullptr;
   std::thread loop_;
+  unsigned max_threads_ = 1;
+  unsigned idle_ = 0;                // workers waiting for a request (under mu_)
+  std::list<std::thread> workers_;  // all but the loop_ thread's own (under mu_)
   std::string mountpoint_;
   std::atomic<bool> mounted_{false};
   std::atomic<bool> ended_{false};

@@ -69,6 +69,9 @@ thread_local int t_mark_id = 0;
 
 ssize_t hook_read(int fd, void* buf, size_t len, void* userdata) {
   ssize_t n = ::read(fd, buf, len);
+  // A request caught as the connection goes away fails with ECONNABORTED,
+  // which libfuse would print on stderr; it is the same end as an unmount.
+  if (n < 0 && errno == ECONNABORTED) errno = ENODEV;
   if (n >= static_cast<ssize_t>(sizeof(InHeader) + sizeof(InitIn))) {
     InHeader h;
     std::memcpy(&h, buf, sizeof h);

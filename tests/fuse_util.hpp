@@ -3,10 +3,14 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #define SEEDFS_REQUIRE_FUSE_OR_SKIP()                                                        \
   do {                                                                                        \
@@ -17,3 +21,15 @@
       GTEST_SKIP() << "/dev/fuse is not usable here";                                         \
     }                                                                                         \
   } while (0)
+
+namespace seedfs::test {
+
+// Ends the FUSE connection of the mount on device `dev` (its st_dev, taken
+// while it answered), as `echo 1 > /sys/fs/fuse/connections/N/abort` does:
+// for a test whose view stalled, so that it fails instead of hanging.
+inline void abort_fuse_connection(dev_t dev) {
+  ::mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, nullptr);  // EBUSY when mounted
+  std::ofstream("/sys/fs/fuse/connections/" + std::to_string(minor(dev)) + "/abort") << 1;
+}
+
+}  // namespace seedfs::test

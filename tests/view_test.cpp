@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include <atomic>
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "fs/artifact_mount.hpp"
@@ -437,6 +440,54 @@ TEST_F(View, BusyMountIsUnmountedLazilyAndKeepsServing) {
   wait_done();
   EXPECT_EQ(::flock(real, LOCK_EX | LOCK_NB), 0) << "the lock must go with the last close";
   ::close(real);
+}
+
+// cargo waits for .cargo-lock through the view while the holder keeps
+// building through it: a waiting flock holds a daemon thread, and the others
+// must go on serving (threads are started as requests need them).
+TEST_F(View, LockWaitersHoldAThreadEachAndTheViewServesOn) {
+  mount(10s, 1);
+  const dev_t view_dev = stat_of(ws).st_dev;  // names the connection, should the view stall
+  const auto lock_path = ws / "debug/.cargo-lock";
+  int holder = ::open(lock_path.c_str(), O_RDWR | O_CREAT, 0644);  // skipped: made here
+  ASSERT_GE(holder, 0) << std::strerror(errno);
+  ASSERT_EQ(::flock(holder, LOCK_EX), 0);
+  constexpr int kWaiters = 3;
+  std::atomic<int> got{0};
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < kWaiters; ++i) {
+    waiters.emplace_back([&] {
+      int fd = ::open(lock_path.c_str(), O_RDWR);
+      if (fd < 0) return;
+      if (::flock(fd, LOCK_EX) == 0) ++got;  // one at a time, after the holder
+      ::close(fd);
+    });
+  }
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(got.load(), 0) << "the waiters must block while the holder has the lock";
+  // While they wait, the holder reads, lists and writes through the view.
+  auto work = std::async(std::launch::async, [&] {
+    std::string all;
+    for (int i = 0; i < 40; ++i)
+      all += test::read_file(ws / ("debug/deps/libcrate" + std::to_string(i) + "-1.rmeta"));
+    write_file(ws / "debug/holder-was-here", "yes");
+    return all.size() > 0 && stdfs::exists(ws / "debug/holder-was-here");
+  });
+  bool served = work.wait_for(30s) == std::future_status::ready;
+  if (!served) {
+    // The daemon's only thread waits in flock for a lock that only a close
+    // it cannot serve would release: no teardown can end. Free the kernel's
+    // side (no stale mount is left) and end the process with the failure.
+    test::abort_fuse_connection(view_dev);
+    ::umount2(ws.c_str(), MNT_DETACH);
+    ADD_FAILURE() << "the view stalled while lock waiters held its threads";
+    std::_Exit(1);
+  }
+  ::close(holder);  // releases the lock: the waiters go on, one after another
+  for (auto& t : waiters) t.join();
+  EXPECT_TRUE(work.get());
+  EXPECT_EQ(got.load(), kWaiters);
+  EXPECT_TRUE(live());
 }
 
 TEST_F(View, StopLeavesAStateThatTheNextMountResumes) {
