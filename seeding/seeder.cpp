@@ -71,6 +71,15 @@ class Timed {
   Clock::time_point start_;
 };
 
+// The test throttle's pause, cut short by a stop (a throttle of seconds would
+// otherwise hold up every unmount). False once stopped.
+bool pause_unless_stopped(std::chrono::microseconds d, const std::atomic<bool>& stop) {
+  auto end = Clock::now() + d;
+  for (auto now = Clock::now(); !stop && now < end; now = Clock::now())
+    std::this_thread::sleep_for(std::min<Clock::duration>(end - now, std::chrono::milliseconds(10)));
+  return !stop;
+}
+
 }  // namespace
 
 std::string Failure::to_string() const {
@@ -368,7 +377,7 @@ struct Seeder::Impl {
     const DirPair& dir = *task.dir;
     for (const FileEntry& f : task.files) {
       if (stop) return;
-      if (opts.throttle.count() > 0) std::this_thread::sleep_for(opts.throttle);
+      if (opts.throttle.count() > 0 && !pause_unless_stopped(opts.throttle, stop)) return;
       if (!pacer.before_file()) return;  // cancelled while waiting
       std::string child = join(dir.rel, f.name);
       Done done;
