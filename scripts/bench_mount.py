@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark `seedfs mount` side by side with plain directories and fuse-overlayfs.
 
-Rows (medians over --rounds, all measured in this one run, on a fresh ext4):
+Rows (medians over --rounds, all measured in this one run, on a fresh ext4
+unless --fs says otherwise; with --cross-fs the roots stay there and every
+workspace, plain directory and overlay goes on a second fresh filesystem):
   time until the view is live (seedfs mount returns)      at each scale
   sequential read of a 1 GiB file, warm                   % of direct
   find + stat of every file, first and second walk        x direct
@@ -38,9 +40,10 @@ GIB = 1 << 30
 
 
 class Bench:
-    def __init__(self, args, fs):
+    def __init__(self, args, fs, ws_fs):
         self.a = args
-        self.fs = fs
+        self.fs = fs  # the roots
+        self.ws_fs = ws_fs  # the workspaces: fs itself, or another filesystem with --cross-fs
         self.seedfs = args.seedfs
         self.env = dict(os.environ, XDG_RUNTIME_DIR=os.path.join(fs, "run"),
                         XDG_STATE_HOME=os.path.join(fs, "state"))
@@ -52,7 +55,13 @@ class Bench:
             self.uid, self.gid = ensure_user(self.user)
             for d in (os.path.dirname(fs), fs):  # the user must reach its dir below
                 os.chmod(d, 0o755)
-            self.udir = os.path.join(fs, "user")
+            self.udir = os.path.join(fs, "user")  # the user's home and checkouts
+            self.uws = os.path.join(ws_fs, "user-ws")  # and their workspaces
+            os.makedirs(self.uws)
+            self.own(self.uws)
+            if ws_fs != fs:
+                os.chmod(os.path.dirname(ws_fs), 0o755)
+                os.chmod(ws_fs, 0o755)
             # The toolchain where the user can reach it (root's home is closed):
             # the same files, hardlinked beside the image where possible.
             sysroot = subprocess.run(["rustc", "--print", "sysroot"], check=True, stdout=subprocess.PIPE,
@@ -89,7 +98,7 @@ class Bench:
 
     def new_dir(self, tag, user=False):
         self.n += 1
-        d = os.path.join(self.udir if user else self.fs, f"{tag}-{self.n}")
+        d = os.path.join(self.uws if user else self.ws_fs, f"{tag}-{self.n}")
         os.makedirs(d)
         if user:
             self.own(d)
@@ -104,8 +113,12 @@ class Bench:
             cmd += ["--no-passthrough"]
         return timed(lambda: sh(self.cmd(cmd, user), env=self.env_for(user)))
 
-    def unmount(self, ws, user=False):
+    def unmount(self, ws, user=False, remove=True):
+        """Unmounts and deletes the workspace (unless told): across filesystems
+        each holds copies of the root's bytes, too many to keep for every round."""
         sh(self.cmd([self.seedfs, "unmount", ws], user), env=self.env_for(user), check=False)
+        if remove:
+            shutil.rmtree(ws, ignore_errors=True)
 
     def wait(self, ws, user=False):
         out = subprocess.run(self.cmd([self.seedfs, "wait", ws, "--json"], user), env=self.env_for(user),
@@ -132,6 +145,7 @@ class Bench:
 
     def ofs_umount(self, mnt):
         sh(["umount", mnt], check=False)
+        shutil.rmtree(os.path.dirname(mnt), ignore_errors=True)
 
 
 def walk(path):
@@ -270,14 +284,19 @@ def bench_scale(b, scale, rows, goals):
 
     # 4. Full materialization under the mount vs `seedfs seed`; the daemon's peak RSS.
     seed_t, mount_t, rss = [], [], []
-    for _ in range(r):
-        seed_t.append(b.seed(root, b.new_dir("seed")))
+    for i in range(r + 1):  # round 0 warms up (the first copy of a tree meets its writeback) and is not counted
+        seed_dir = b.new_dir("seed")
+        t = b.seed(root, seed_dir)
+        shutil.rmtree(seed_dir)
         ws = b.new_dir("ws")
         t0 = time.perf_counter()
         b.mount(root, ws)
         st = b.wait(ws)
-        mount_t.append(time.perf_counter() - t0)
-        rss.append(st.get("peak_rss_kb", 0) / 1024)
+        if i > 0:
+            seed_t.append(t)
+            mount_t.append(time.perf_counter() - t0)
+            rss.append(st.get("peak_rss_kb", 0) / 1024)
+        b.unmount(ws)  # done by now: this only deletes it
     ratio = median(mount_t) / median(seed_t)
     rows.append((f"materialize everything under the mount, scale {scale}",
                  f"{median(mount_t):.3f} s = {ratio:.2f}x seed", "-", "-",
@@ -395,7 +414,7 @@ def bench_cargo(b, fixture, rows, goals):
             if user and not b.user:
                 continue
             src = uroot if user else root
-            ws = os.path.join(b.udir if user else b.fs, f"wt-{mode}-{b.n}")
+            ws = os.path.join(b.uws if user else b.ws_fs, f"wt-{mode}-{b.n}")
             b.n += 1
             sh(b.cmd(["git", "-C", src, "worktree", "add", "--detach", ws], user))
             cargo = lambda: sh(b.cmd(["cargo", "build", "--offline"], user), env=None if user else env, cwd=ws)
@@ -406,7 +425,7 @@ def bench_cargo(b, fixture, rows, goals):
             first.append(timed(cargo))
             noop += [timed(cargo) for _ in range(NOOPS)]
             if not mode.endswith("plain"):
-                b.unmount(ws, user=user)
+                b.unmount(ws, user=user, remove=False)
             sh(b.cmd(["git", "-C", src, "worktree", "remove", "--force", ws], user), check=False)
     m = {k: (median(v[0]), median(v[1])) for k, v in t.items()}
     f = m["view"][0] / m["plain"][0]
@@ -444,12 +463,19 @@ def main():
     ap.add_argument("--user", default="seedfs-bench",
                     help="the user for the unprivileged column (made if missing; '' for none)")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--fs", choices=["ext4", "xfs", "btrfs", "own"], default="ext4",
+                    help="where to measure: a fresh loop image of this kind, or own: the machine's disk")
+    ap.add_argument("--cross-fs", action="store_true",
+                    help="workspaces on a second fresh filesystem of the same kind: every file is copied")
     a = ap.parse_args()
+    if a.cross_fs and a.fs == "own":
+        raise SystemExit("bench: --cross-fs needs two filesystems: pick --fs ext4, xfs or btrfs")
 
     rows, goals, live = [], [], {}
-    with fresh_fs(a.workdir, 60, a.keep) as fs, dev_fuse_open_to_all() if a.user and os.geteuid() == 0 \
-            else contextlib.nullcontext():
-        b = Bench(a, fs)
+    with fresh_fs(a.workdir, 60, a.keep, a.fs) as fs, \
+            (fresh_fs(a.workdir, 60, a.keep, a.fs) if a.cross_fs else contextlib.nullcontext(fs)) as ws_fs, \
+            dev_fuse_open_to_all() if a.user and os.geteuid() == 0 else contextlib.nullcontext():
+        b = Bench(a, fs, ws_fs)
         for scale in a.scales:
             live[scale] = bench_scale(b, scale, rows, goals)
         bench_roundtrip(b, rows)
@@ -463,8 +489,11 @@ def main():
         rows.append((f"mount time, scale {hi:g} / scale {lo:g}", f"{ratio:.2f}", "-", "-", "-", "< 1.5"))
         goals.append(("mount time does not grow with the scale", ratio < 1.5))
 
-    print(f"\n{a.rounds} rounds per row, medians; 'direct' = the same on a plain directory with the "
-          "same entries (warm)\n")
+    where = f"fresh {a.fs}" if a.fs != "own" else "the machine's own disk"
+    if a.cross_fs:
+        where += ", workspaces on a second one"
+    print(f"\n{a.rounds} rounds per row, medians; {where}; bytes-scale {a.bytes_scale:g}; 'direct' = the same "
+          "on a plain directory with the same entries (warm)\n")
     print("| row | seedfs | seedfs, as a user | fuse-overlayfs | direct | goal |")
     print("|---|---|---|---|---|---|")
     for row in rows:

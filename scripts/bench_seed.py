@@ -14,7 +14,10 @@ then round 2, ...), each into a new directory that is deleted afterwards:
   cp -al                            hardlink the whole tree
 
 It prints medians of wall time, files/s, the ratio to `cp -al`, peak RSS
-(the child's maxrss) and, for seedfs, where the thread-time went.
+(the child's maxrss) and, for seedfs, where the thread-time went. With
+--sync the wall time of every variant includes a `sync -f` of the
+workspace's filesystem: what the copies cost once the disk has written them
+(on a busy disk, writeback of earlier work meets the next run otherwise).
 """
 import argparse
 import contextlib
@@ -98,6 +101,10 @@ def bench_scale(a, fs, ws_fs, scale, env):
                 configs = {"@OLD_RULES@": old_rules, "@NO_REFLINKS@": no_reflinks}
                 cmd = [a.seedfs, "seed", root, ws] + [configs[f](fs) if f in configs else f for f in flags]
             wall, rss, out = run_measured(cmd, env, fs)
+            if a.sync:
+                t = time.perf_counter()
+                sh(["sync", "-f", ws])
+                wall += time.perf_counter() - t
             if rnd > 0:
                 r = results[name]
                 r["wall"].append(wall)
@@ -126,6 +133,8 @@ def main():
                     help="the filesystem of the loop image (xfs and btrfs reflink; own: the machine's disk)")
     ap.add_argument("--cross-fs", action="store_true",
                     help="the workspaces on a second filesystem of the same kind: every file is copied")
+    ap.add_argument("--sync", action="store_true",
+                    help="count a sync of the workspace's filesystem in every variant's time")
     ap.add_argument("--variants", nargs="+", help="only these (default: all; names as in the table)")
     a = ap.parse_args()
     baselines = ["cp -a", "rsync -a"] if a.cross_fs else ["cp -al"]
@@ -148,6 +157,8 @@ def main():
     where = f"fresh {a.fs}" if a.fs != "own" else "the machine's own disk"
     if a.cross_fs:
         where += ", workspaces on a second one"
+    if a.sync:
+        where += ", each time up to the end of a sync of the workspace's filesystem"
     print(f"\n{a.rounds} rounds per variant, interleaved, medians; {where}, new destination each round\n")
     print(f"| scale | variant | files | wall | files/s | speed vs {base} | peak RSS | thread-s walk / mkdir / link+copy |")
     print("|---|---|---|---|---|---|---|---|")
