@@ -91,10 +91,11 @@ class Cli : public ::testing::Test {
     return test::snapshot(ref / "p/target");
   }
 
-  // `seedfs mount` with the materializer slowed down (20 ms per file on 2
-  // workers: seconds to act in); `pid` is the daemon's.
+  // `seedfs mount` with the materializer slowed down (100 ms per file on 2
+  // workers: seconds to act in, even for a sanitizer build on a loaded
+  // machine; an unmount or kill ends it at once); `pid` is the daemon's.
   void mount_slowly(pid_t& pid) {
-    Result r = run({"mount", root.string(), ws.string(), "--throttle-us", "20000", "--json"});
+    Result r = run({"mount", root.string(), ws.string(), "--throttle-us", "100000", "--json"});
     ASSERT_EQ(r.rc, 0) << show(r);
     pid = static_cast<pid_t>(parse_json_subset(r.out)["pid"].value_or(int64_t{0}));
     ASSERT_GT(pid, 0) << r.out;
@@ -570,7 +571,7 @@ TEST_P(CliKill, KilledDaemonIsClearedAndResumed) {
   make_root(80);
   Snapshot expected = seeded_reference();
   pid_t pid = 0;
-  ASSERT_NO_FATAL_FAILURE(mount_slowly(pid));  // 240 files: a few seconds to act in
+  ASSERT_NO_FATAL_FAILURE(mount_slowly(pid));  // 240 files: many seconds to act in
   int point = GetParam();
   if (point >= 1) {  // during the links
     for (int i = 0; i < 200 && status_of(ws)["files_done"].value_or(0) < 40; ++i) std::this_thread::sleep_for(20ms);
