@@ -465,7 +465,7 @@ TEST_F(View, LockWaitersHoldAThreadEachAndTheViewServesOn) {
   }
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(got.load(), 0) << "the waiters must block while the holder has the lock";
-  // While they wait, the holder reads, lists and writes through the view.
+  // While they wait, the holder reads and writes through the view.
   auto work = std::async(std::launch::async, [&] {
     std::string all;
     for (int i = 0; i < 40; ++i)
