@@ -6,8 +6,8 @@
 #
 #   scripts/bench-mount.sh                 # scales 1 and 4, 5 rounds
 #   scripts/bench-mount.sh --scales 0.2 --rounds 2
-#   scripts/bench-mount.sh --scales 1 --bytes-scale 0.206 --fs own      # real bytes, this disk
-#   scripts/bench-mount.sh --scales 1 --bytes-scale 0.206 --cross-fs    # workspaces elsewhere
+#   scripts/bench-mount.sh --scales 1 --bytes-scale 0.31 --fs own      # real bytes, this disk
+#   scripts/bench-mount.sh --scales 1 --bytes-scale 0.31 --cross-fs    # workspaces elsewhere
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null

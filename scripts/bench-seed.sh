@@ -5,7 +5,7 @@
 #
 #   scripts/bench-seed.sh                   # scales 1 and 4, 5 rounds
 #   scripts/bench-seed.sh --scales 0.2 --rounds 2
-#   scripts/bench-seed.sh --scales 1 --bytes-scale 0.206 --fs own --sync  # real bytes, written out
+#   scripts/bench-seed.sh --scales 1 --bytes-scale 0.31 --fs own --sync  # real bytes, written out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
