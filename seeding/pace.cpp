@@ -36,6 +36,13 @@ std::error_code apply_priority(config::Priority p) {
   return {};
 }
 
+bool sleep_until_unless_stopped(std::chrono::steady_clock::time_point at, const std::atomic<bool>& stop) {
+  using Clock = std::chrono::steady_clock;
+  for (auto now = Clock::now(); !stop && now < at; now = Clock::now())
+    std::this_thread::sleep_for(std::min<Clock::duration>(at - now, std::chrono::milliseconds(50)));
+  return !stop;
+}
+
 bool RateLimiter::take(double n) {
   if (per_s_ <= 0) return !stop_;
   Clock::time_point at;
@@ -47,12 +54,7 @@ bool RateLimiter::take(double n) {
     taken_ += n;
   }
   Clock::time_point start = Clock::now();
-  // In slices, so that a cancel is seen within 50 ms.
-  while (!stop_) {
-    Clock::time_point now = Clock::now();
-    if (now >= at) break;
-    std::this_thread::sleep_for(std::min<Clock::duration>(at - now, std::chrono::milliseconds(50)));
-  }
+  sleep_until_unless_stopped(at, stop_);
   waited_ns_.fetch_add(
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count(),
       std::memory_order_relaxed);

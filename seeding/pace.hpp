@@ -20,6 +20,10 @@ namespace seedfs::seeding {
 // (BFQ, and mq-deadline since Linux 5.14). A nice value is only ever raised.
 std::error_code apply_priority(config::Priority p);
 
+// Sleeps until `at`, in slices, so that a `stop` is seen within 50 ms.
+// False when stopped.
+bool sleep_until_unless_stopped(std::chrono::steady_clock::time_point at, const std::atomic<bool>& stop);
+
 // Lets `per_second` units pass per second, shared by every thread that asks:
 // take(n) returns once n units may go. A request is charged after it passes
 // (the next one waits for it), so a single request may be large; callers that

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "seeding/materialize.hpp"
+#include "seeding/pace.hpp"
 
 namespace seedfs::seeding {
 namespace {
@@ -70,15 +71,6 @@ class Timed {
   std::atomic<uint64_t>& sink_;
   Clock::time_point start_;
 };
-
-// The test throttle's pause, cut short by a stop (a throttle of seconds would
-// otherwise hold up every unmount). False once stopped.
-bool pause_unless_stopped(std::chrono::microseconds d, const std::atomic<bool>& stop) {
-  auto end = Clock::now() + d;
-  for (auto now = Clock::now(); !stop && now < end; now = Clock::now())
-    std::this_thread::sleep_for(std::min<Clock::duration>(end - now, std::chrono::milliseconds(10)));
-  return !stop;
-}
 
 }  // namespace
 
@@ -377,7 +369,9 @@ struct Seeder::Impl {
     const DirPair& dir = *task.dir;
     for (const FileEntry& f : task.files) {
       if (stop) return;
-      if (opts.throttle.count() > 0 && !pause_unless_stopped(opts.throttle, stop)) return;
+      // The test throttle's pause; a stop cuts it short (a throttle of seconds
+      // would otherwise hold up every unmount).
+      if (opts.throttle.count() > 0 && !sleep_until_unless_stopped(Clock::now() + opts.throttle, stop)) return;
       if (!pacer.before_file()) return;  // cancelled while waiting
       std::string child = join(dir.rel, f.name);
       Done done;
