@@ -34,7 +34,8 @@ import subprocess
 import sys
 import time
 
-from benchlib import as_user, chown_tree, dev_fuse_open_to_all, ensure_user, fresh_fs, median, read_file, sh, timed
+from benchlib import (add_place_args, as_user, chown_tree, dev_fuse_open_to_all, ensure_user, median, place_text,
+                      places, read_file, sh, timed)
 
 GIB = 1 << 30
 
@@ -463,17 +464,13 @@ def main():
     ap.add_argument("--user", default="seedfs-bench",
                     help="the user for the unprivileged column (made if missing; '' for none)")
     ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--fs", choices=["ext4", "xfs", "btrfs", "own"], default="ext4",
-                    help="where to measure: a fresh loop image of this kind, or own: the machine's disk")
-    ap.add_argument("--cross-fs", action="store_true",
-                    help="workspaces on a second fresh filesystem of the same kind: every file is copied")
+    add_place_args(ap)
     a = ap.parse_args()
     if a.cross_fs and a.fs == "own":
         raise SystemExit("bench: --cross-fs needs two filesystems: pick --fs ext4, xfs or btrfs")
 
     rows, goals, live = [], [], {}
-    with fresh_fs(a.workdir, 60, a.keep, a.fs) as fs, \
-            (fresh_fs(a.workdir, 60, a.keep, a.fs) if a.cross_fs else contextlib.nullcontext(fs)) as ws_fs, \
+    with places(a, 60) as (fs, ws_fs), \
             dev_fuse_open_to_all() if a.user and os.geteuid() == 0 else contextlib.nullcontext():
         b = Bench(a, fs, ws_fs)
         for scale in a.scales:
@@ -489,10 +486,7 @@ def main():
         rows.append((f"mount time, scale {hi:g} / scale {lo:g}", f"{ratio:.2f}", "-", "-", "-", "< 1.5"))
         goals.append(("mount time does not grow with the scale", ratio < 1.5))
 
-    where = f"fresh {a.fs}" if a.fs != "own" else "the machine's own disk"
-    if a.cross_fs:
-        where += ", workspaces on a second one"
-    print(f"\n{a.rounds} rounds per row, medians; {where}; bytes-scale {a.bytes_scale:g}; 'direct' = the same "
+    print(f"\n{a.rounds} rounds per row, medians; {place_text(a)}; bytes-scale {a.bytes_scale:g}; 'direct' = the same "
           "on a plain directory with the same entries (warm)\n")
     print("| row | seedfs | seedfs, as a user | fuse-overlayfs | direct | goal |")
     print("|---|---|---|---|---|---|")

@@ -20,14 +20,13 @@ workspace's filesystem: what the copies cost once the disk has written them
 (on a busy disk, writeback of earlier work meets the next run otherwise).
 """
 import argparse
-import contextlib
 import json
 import os
 import shutil
 import subprocess
 import time
 
-from benchlib import fresh_fs, median, sh
+from benchlib import add_place_args, median, place_text, places, sh
 
 VARIANTS = {
     "seedfs seed": ["--json"],
@@ -129,10 +128,7 @@ def main():
                     help="file sizes, as gen-cargo-tree takes them (default 0.001: 6.4 MB at scale 1; 0.31: 2.0 GB)")
     ap.add_argument("--workdir", default=os.environ.get("BENCH_DIR", "/var/tmp"))
     ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--fs", choices=["ext4", "xfs", "btrfs", "own"], default="ext4",
-                    help="the filesystem of the loop image (xfs and btrfs reflink; own: the machine's disk)")
-    ap.add_argument("--cross-fs", action="store_true",
-                    help="the workspaces on a second filesystem of the same kind: every file is copied")
+    add_place_args(ap)
     ap.add_argument("--sync", action="store_true",
                     help="count a sync of the workspace's filesystem in every variant's time")
     ap.add_argument("--variants", nargs="+", help="only these (default: all; names as in the table)")
@@ -148,15 +144,12 @@ def main():
 
     env = dict(os.environ)
     tables = []
-    with fresh_fs(a.workdir, 40, a.keep, a.fs) as fs, \
-            (fresh_fs(a.workdir, 40, a.keep, a.fs) if a.cross_fs else contextlib.nullcontext(fs)) as ws_fs:
+    with places(a, 40) as (fs, ws_fs):
         for scale in a.scales:
             env["XDG_CONFIG_HOME"] = os.path.join(fs, "no-config")  # built-in rules only
             tables.append((scale, *bench_scale(a, fs, ws_fs, scale, env)))
 
-    where = f"fresh {a.fs}" if a.fs != "own" else "the machine's own disk"
-    if a.cross_fs:
-        where += ", workspaces on a second one"
+    where = place_text(a)
     if a.sync:
         where += ", each time up to the end of a sync of the workspace's filesystem"
     print(f"\n{a.rounds} rounds per variant, interleaved, medians; {where}, new destination each round\n")

@@ -68,6 +68,29 @@ def fresh_fs(workdir, size_gb, keep, fs_type="ext4"):
             shutil.rmtree(base, ignore_errors=True)
 
 
+def add_place_args(ap):
+    """--fs and --cross-fs: where a benchmark puts its roots and its workspaces."""
+    ap.add_argument("--fs", choices=["ext4", "xfs", "btrfs", "own"], default="ext4",
+                    help="a fresh loop image of this kind (xfs and btrfs reflink), or own: the machine's disk")
+    ap.add_argument("--cross-fs", action="store_true",
+                    help="the workspaces on a second filesystem of the same kind: every file is copied")
+
+
+@contextlib.contextmanager
+def places(a, size_gb):
+    """(roots' dir, workspaces' dir) as --fs and --cross-fs ask: one
+    filesystem for both, or two."""
+    with fresh_fs(a.workdir, size_gb, a.keep, a.fs) as fs, \
+            (fresh_fs(a.workdir, size_gb, a.keep, a.fs) if a.cross_fs else contextlib.nullcontext(fs)) as ws_fs:
+        yield fs, ws_fs
+
+
+def place_text(a):
+    """The places, as the tables' headings name them."""
+    where = f"fresh {a.fs}" if a.fs != "own" else "the machine's own disk"
+    return where + (", workspaces on a second one" if a.cross_fs else "")
+
+
 def ensure_user(name):
     """(uid, gid) of the system user `name`, made if missing (root only)."""
     import pwd
