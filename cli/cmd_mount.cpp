@@ -16,6 +16,7 @@
 #include "cli/paths.hpp"
 #include "cli/sources.hpp"
 #include "cli/state.hpp"
+#include "cli/t0.hpp"
 #include "fs/mount.hpp"
 
 namespace seedfs::cli {
@@ -56,11 +57,16 @@ std::optional<CliError> check_mount_point(const ArtifactDirs& a, const Projects&
 void print_mounted(const MountArgs& args, const DaemonPlan& plan, pid_t pid) {
   if (args.common.json) {
     toml::array mounts;
-    for (const auto& a : plan.artifacts)
+    for (size_t i = 0; i < plan.artifacts.size(); ++i) {
+      const auto& a = plan.artifacts[i];
       mounts.push_back(toml::table{{"artifact", a.artifact->name},
                                    {"mountpoint", a.ws_dir.string()},
                                    {"root", a.root_dir.string()},
-                                   {"dirs_from", a.found_by}});
+                                   {"dirs_from", a.found_by},
+                                   {"t0", plan.t0[i].t0.to_string()},
+                                   {"t0_ns", plan.t0[i].t0.ns()},
+                                   {"t0_resumed", plan.t0[i].resumed}});
+    }
     std::cout << to_json(toml::table{{"ok", true},
                                      {"workspace", plan.projects.ws.string()},
                                      {"pid", static_cast<int64_t>(pid)},
@@ -73,11 +79,14 @@ void print_mounted(const MountArgs& args, const DaemonPlan& plan, pid_t pid) {
     return;
   }
   std::cout << sources_line(plan.sources) << "\n";
-  for (const auto& a : plan.artifacts)
+  for (size_t i = 0; i < plan.artifacts.size(); ++i) {
+    const auto& a = plan.artifacts[i];
     std::cout << "mounted " << a.artifact->name << ": " << a.ws_dir.string() << " shows "
-              << a.root_dir.string()
+              << a.root_dir.string() << " as it was at " << plan.t0[i].t0.to_string()
+              << (plan.t0[i].resumed ? " (T0 of this workspace's first seeding)" : "")
               << (plan.keep_mounted ? "; kept mounted until `seedfs unmount` (nothing is materialized ahead)\n"
                                     : "; materializing in the background\n");
+  }
   std::cout << "  follow:  seedfs status " << plan.projects.ws.string() << " --watch\n"
             << "  block:   seedfs wait " << plan.projects.ws.string() << "\n"
             << "  log:     " << plan.state.log.string() << std::endl;
@@ -182,15 +191,16 @@ int cmd_mount(const MountArgs& args) {
               << "; follow it with: seedfs status " << projects.ws.string() << std::endl;
     return kOk;
   }
-  for (const auto& d : dirs)
-    if (auto e = check_not_building(d, args.force)) return spdlog::error("{}", e->message), e->code;
   std::filesystem::create_directories(state.state_dir, ec);
   if (ec) return spdlog::error("cannot create {}: {}", state.state_dir.string(), ec.message()), kFailed;
+  // T0 before the sources are touched (cli/t0.hpp).
+  std::vector<ArtifactT0> t0;
+  if (auto e = establish_t0(dirs, state, args.force, true, t0)) return spdlog::error("{}", e->message), e->code;
 
   // Before the view is live: a build started the moment `mount` returns must
   // already see the synced mtimes.
   git::MtimeSync sources = prepare_sources(std::move(index), dirs, false);
-  DaemonPlan plan{projects, cfg, dirs, state, sources};
+  DaemonPlan plan{projects, cfg, dirs, t0, state, sources};
   plan.keep_mounted = keep_mounted(args, cfg, state);
   plan.workers = args.workers ? *args.workers : cfg.effective_workers();
   plan.throttle = std::chrono::microseconds(args.throttle_us);

@@ -89,6 +89,14 @@ std::string bar(double fraction, int width) {
   return "[" + std::string(full, '#') + std::string(width - full, '.') + "]";
 }
 
+// T0, and what the root changed after it (left for cargo to rebuild here).
+void print_t0(const toml::table& a) {
+  std::cout << "    the root as it was at " << a["t0"].value_or(std::string("?")) << " (T0)";
+  if (uint64_t changed = static_cast<uint64_t>(a["changed_after_t0"].value_or(int64_t{0})))
+    std::cout << "; " << changed_line(changed) << " (names in the log)";
+  std::cout << "\n";
+}
+
 void print_human(const toml::table& t, bool with_bar) {
   std::cout << t["workspace"].value_or(std::string("?")) << "  (daemon " << t["pid"].value_or(int64_t{0})
             << ", log " << t["log"].value_or(std::string("?")) << ")\n";
@@ -107,6 +115,7 @@ void print_human(const toml::table& t, bool with_bar) {
                   << (phase == "kept" ? ": kept mounted until `seedfs unmount`, nothing materialized ahead" : "")
                   << "\n    " << i("materialized_ahead") << " paths copied in to be changed, " << i("copy_ups")
                   << " copy-ups, " << i("deletions") << " deletions recorded\n";
+        print_t0(a);
         continue;
       }
       std::cout << "  " << a["name"].value_or(std::string("?")) << "  " << a["mountpoint"].value_or(std::string())
@@ -138,6 +147,7 @@ void print_human(const toml::table& t, bool with_bar) {
       std::string err = a["error"].value_or(std::string());
       if (!err.empty()) std::cout << "\n    error: " << err;
       std::cout << "\n";
+      print_t0(a);
     }
   }
 }

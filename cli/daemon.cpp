@@ -62,6 +62,9 @@ toml::table artifact_table(const fs::MountStatus& s) {
   t.insert("phase", fs::to_string(s.phase));
   t.insert("files_total", static_cast<int64_t>(s.stats.files_found));
   t.insert("eta_seconds", s.stats.scan_done && rate > 0 ? left / rate : -1.0);
+  t.insert_or_assign("changed_after_t0", static_cast<int64_t>(s.changed_after_t0));  // the view's too
+  t.insert("t0", s.t0.to_string());
+  t.insert("t0_ns", s.t0.ns());
   t.insert("copy_ups", static_cast<int64_t>(s.copy_ups));
   t.insert("deletions", static_cast<int64_t>(s.deletions));
   t.insert("materialized_ahead", static_cast<int64_t>(s.materialized_ahead));
@@ -84,8 +87,10 @@ class Daemon {
     // A previous daemon's last word must not answer for this one (after a
     // kill -9 of this one, `seedfs wait` should find the dead mount instead).
     ::unlink(plan_.state.last_status.c_str());
-    for (const auto& a : plan_.artifacts) {
+    for (size_t i = 0; i < plan_.artifacts.size(); ++i) {
+      const auto& a = plan_.artifacts[i];
       fs::MountSettings s;
+      s.t0 = plan_.t0.at(i).t0;
       s.artifact = *a.artifact;
       s.root_dir = a.root_dir;
       s.ws_dir = a.ws_dir;
@@ -103,7 +108,8 @@ class Daemon {
         ready(kFailed, why + ": " + ec.message());
         return kFailed;  // the mounts made so far unmount as they are destroyed
       }
-      spdlog::info("mounted {}: {} shows {}", a.artifact->name, a.ws_dir.string(), a.root_dir.string());
+      spdlog::info("mounted {}: {} shows {} as it was at T0 = {}{}", a.artifact->name, a.ws_dir.string(),
+                   a.root_dir.string(), s.t0.to_string(), plan_.t0[i].resumed ? " (the T0 of this workspace's first seeding)" : "");
       mounts_.push_back(std::move(m));
     }
     if (auto ec = control_.listen(plan_.state.socket.string())) {

@@ -10,6 +10,7 @@
 
 #include "cli/paths.hpp"
 #include "cli/state.hpp"
+#include "cli/t0.hpp"
 #include "config/config.hpp"
 #include "git/mtimes.hpp"
 
@@ -19,6 +20,7 @@ struct DaemonPlan {
   Projects projects;
   config::Config config;
   std::vector<ArtifactDirs> artifacts;
+  std::vector<ArtifactT0> t0;  // of each artifact
   StatePaths state;
   git::MtimeSync sources;  // what was done to the workspace's sources before mounting
   unsigned workers = 2;

@@ -86,6 +86,11 @@ std::string pace_line(const config::Pace& p) {
   return out;
 }
 
+std::string changed_line(uint64_t changed) {
+  return "root changed after seeding began (T0): " + count(changed) + (changed == 1 ? " entry" : " entries") +
+         " left for cargo to rebuild here";
+}
+
 toml::table stats_table(const seeding::Stats& s) {
   auto i = [](uint64_t v) { return static_cast<int64_t>(v); };
   toml::table t{
@@ -96,6 +101,7 @@ toml::table stats_table(const seeding::Stats& s) {
       {"symlinks", i(s.symlinks)},         {"skipped_by_rule", i(s.skipped_rule)},
       {"dirs_pruned", i(s.dirs_pruned)},   {"skipped_by_type", i(s.skipped_type)},
       {"left_to_view", i(s.left_to_view)}, {"bytes", i(s.bytes)},
+      {"changed_after_t0", i(s.changed)},
       {"scan_done", s.scan_done},          {"elapsed_seconds", s.elapsed},
       {"files_per_second", s.elapsed > 0 ? s.files_done / s.elapsed : 0.0},
   };

@@ -18,6 +18,9 @@ std::string seconds(double s);        // 0.213 -> "0.21 s", 75 -> "1m15s"
 // "seeding cargo: 11821/50087 files (24%)", with the rate and ETA once known.
 std::string progress_line(const std::string& artifact, const seeding::Stats& s);
 
+// "root changed after seeding began (T0): 14 entries left for cargo to rebuild here"
+std::string changed_line(uint64_t changed);
+
 // The counters as a TOML table; printed as JSON for --json.
 toml::table stats_table(const seeding::Stats& s);
 

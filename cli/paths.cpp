@@ -183,18 +183,6 @@ std::optional<CliError> select_artifacts(const config::Config& cfg, const Projec
   return std::nullopt;
 }
 
-std::optional<CliError> check_not_building(const ArtifactDirs& a, bool force) {
-  if (force) return std::nullopt;
-  std::error_code ec;
-  sys::UniqueFd fd = sys::open_dir(AT_FDCWD, a.root_dir.c_str(), ec);
-  if (!fd) return CliError{kBadInput, sys::describe(a.root_dir.string(), ec)};
-  if (auto lock = seeding::held_build_lock(fd.get()))
-    return CliError{kBusy, "the root is being built right now: " + (a.root_dir / *lock).string() +
-                               " is locked by a running build. Wait for it to finish, or pass "
-                               "--force to seed from a tree that is changing"};
-  return std::nullopt;
-}
-
 std::optional<CliError> load_config(const std::optional<stdfs::path>& file,
                                     const std::optional<stdfs::path>& ws,
                                     const std::optional<stdfs::path>& root, config::Config& out) {

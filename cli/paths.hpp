@@ -50,9 +50,6 @@ std::optional<CliError> select_artifacts(const config::Config& cfg, const Projec
                                          const std::optional<std::string>& only,
                                          std::vector<ArtifactDirs>& out);
 
-// Refuses when a build holds the root's cargo lock (unless `force`).
-std::optional<CliError> check_not_building(const ArtifactDirs& a, bool force);
-
 // Loads the config for these projects (see config/config.hpp for the order).
 std::optional<CliError> load_config(const std::optional<stdfs::path>& file,
                                     const std::optional<stdfs::path>& ws,

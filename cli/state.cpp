@@ -63,4 +63,8 @@ std::filesystem::path StatePaths::journal(const std::string& artifact) const {
   return state_dir / (artifact + ".journal");
 }
 
+std::filesystem::path StatePaths::t0_file(const std::string& artifact) const {
+  return state_dir / (artifact + ".t0");
+}
+
 }  // namespace seedfs::cli

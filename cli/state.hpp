@@ -19,6 +19,8 @@ struct StatePaths {
   // Present while the workspace's last mount was --keep-mounted: a resume keeps it so.
   std::filesystem::path kept_marker;
   std::filesystem::path journal(const std::string& artifact) const;
+  // T0 of the artifact's workspace dir (seeding/instant.hpp, cli/t0.hpp).
+  std::filesystem::path t0_file(const std::string& artifact) const;
 };
 
 // The runtime dir (created 0700 if missing).

@@ -37,8 +37,10 @@ bool compile_rules(Artifact& a, std::string* bad_key, std::string* error) {
   auto copy = GlobSet::compile(a.copy, &index, error);
   if (!copy) return *bad_key = "copy", false;
   a.skip_rules = std::move(*skip);
+  a.replaced_rules = *link;
   a.link_rules = std::move(*link);
   a.copy_rules = std::move(*copy);
+  a.executables_replaced = a.link_executables;
   return true;
 }
 
@@ -244,6 +246,12 @@ const Artifact* Config::find(std::string_view name) const {
   for (const auto& a : artifacts)
     if (a.name == name) return &a;
   return nullptr;
+}
+
+bool Artifact::only_replaced(std::string_view rel, unsigned mode) const {
+  if (replaced_rules.matches(rel, false)) return true;
+  if (copy_rules.matches(rel, false) || !executables_replaced) return false;
+  return (mode & 0111) != 0;
 }
 
 void Artifact::drop_hardlinks() {

@@ -60,6 +60,10 @@ struct Artifact {
   bool reflink_first = true;
 
   GlobSet skip_rules, link_rules, copy_rules;  // compiled from the lists above
+  // The link rules as configured, kept by drop_hardlinks(): what they name is
+  // what tools only ever replace, whether or not it is hardlinked here.
+  GlobSet replaced_rules;
+  bool executables_replaced = true;
   std::map<std::string, std::string> origin;   // key -> the file it came from, or kBuiltin
 
   // No link rules: every file is copied (a reflink where the filesystem can).
@@ -68,6 +72,10 @@ struct Artifact {
   // Link or copy, for a regular file at `rel`. `mode` is needed only when the
   // globs do not decide; pass nullopt to learn whether they do.
   std::optional<Method> method_for(std::string_view rel, std::optional<unsigned> mode) const;
+  // Whether tools only ever replace the regular file at `rel` (write
+  // elsewhere, rename over), never rewrite it in place: what the link rules
+  // name, also with hardlinks dropped (seeding/instant.hpp uses it).
+  bool only_replaced(std::string_view rel, unsigned mode) const;
 };
 
 struct Config {

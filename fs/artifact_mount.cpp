@@ -49,7 +49,7 @@ std::error_code ArtifactMount::mount(std::string& why) {
   journal_ = Journal::open(s_.journal_file, upper.get(), ec);
   if (!journal_) return why = "cannot open the journal " + s_.journal_file.string(), ec;
 
-  layers_ = std::make_unique<Layers>(std::move(lower), std::move(upper), s_.artifact, *journal_);
+  layers_ = std::make_unique<Layers>(std::move(lower), std::move(upper), s_.artifact, *journal_, s_.t0);
   coord_ = std::make_unique<Coordinator>(*layers_);
   overlay_ = std::make_unique<Overlay>(*layers_, *coord_);
   overlay_->on_idle = [this] { cv_.notify_all(); };
@@ -78,6 +78,8 @@ void ArtifactMount::start() {
   opts.throttle = s_.throttle;
   opts.pace = s_.pace;
   opts.hooks = coord_.get();
+  opts.t0 = s_.t0;
+  opts.on_changed = [layers = layers_.get()](std::string_view rel) { layers->note_changed(rel); };
   auto seeder = std::make_unique<seeding::Seeder>(sys::open_dir(layers_->lower(), ".", ec),
                                                   sys::open_dir(layers_->upper(), ".", ec), s_.artifact, opts);
   seeder->start();
@@ -201,6 +203,8 @@ MountStatus ArtifactMount::status() const {
     st.materialized_ahead = coord_->materialized_ahead();
   }
   if (journal_) st.deletions = journal_->size();
+  if (layers_) st.changed_after_t0 = layers_->changed_count();
+  st.t0 = s_.t0;
   if (overlay_) st.open_handles = overlay_->open_handles;
   if (overlay_) {
     st.passthrough = overlay_->io.negotiated();

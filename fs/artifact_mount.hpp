@@ -27,6 +27,9 @@ struct MountSettings {
   std::filesystem::path root_dir;      // <root>/target
   std::filesystem::path ws_dir;        // <ws>/target: the mount point
   std::filesystem::path journal_file;  // the deletions made through the view
+  // The root as it was at T0 (seeding/instant.hpp): what the root changes
+  // after it is neither shown nor materialized.
+  seeding::Instant t0;
   unsigned workers = 2;
   std::chrono::microseconds throttle{0};  // tests: a pause per materialized file
   config::Pace pace;                      // the materializer's limits and priority
@@ -60,6 +63,8 @@ struct MountStatus {
   config::Pace pace;
   uint64_t copy_ups = 0;
   uint64_t deletions = 0;           // recorded in the journal
+  uint64_t changed_after_t0 = 0;    // root entries left out: the root changed them after T0
+  seeding::Instant t0;
   uint64_t materialized_ahead = 0;  // by the view, before the walk reached them
   int open_handles = 0;
   bool passthrough = false;  // the kernel serves opened files' data itself

@@ -98,13 +98,18 @@ std::error_code Coordinator::materialize(const std::string& rel) {
     bool created = false;
     ec = seeding::make_dir(layers_.upper(), p, low.st.st_mode, created);
   } else if (S_ISLNK(low.st.st_mode)) {
-    ec = seeding::copy_symlink(layers_.lower(), p, layers_.upper(), p, done);
+    ec = seeding::copy_symlink(layers_.lower(), p, layers_.upper(), p, layers_.t0(), done);
   } else if (S_ISREG(low.st.st_mode)) {
     auto method = *layers_.artifact().method_for(rel, low.st.st_mode);
-    ec = seeding::materialize_file(layers_.lower(), p, layers_.upper(), p, method, &low.st, done,
+    ec = seeding::materialize_file(layers_.lower(), p, layers_.upper(), p, method,
+                                   layers_.rewrites(rel, low.st.st_mode), layers_.t0(), done,
                                    layers_.artifact().reflink_first);
   } else {
     ec = make_error(EOPNOTSUPP);  // never seeded: FIFOs, sockets, devices
+  }
+  if (!ec && done.outcome == seeding::Outcome::changed) {
+    layers_.note_changed(rel);  // changed between the look and the link: as if never there
+    return make_error(ENOENT);
   }
   if (!ec && done.outcome != seeding::Outcome::kept) ++ahead_;
   return ec;
@@ -152,10 +157,16 @@ std::error_code Coordinator::make_private(const std::string& rel, bool empty) {
     sys::UniqueFd dir = sys::open_dir(layers_.upper(), at(parent_of(rel)), ec);
     if (!dir) return ec;
     Done done;
-    // keep_existing: if the materializer linked it meanwhile, the check below copies it up.
+    // keep_existing: if the materializer linked it meanwhile, the check below
+    // copies it up. Judged against T0 before and after, as the materializer's copies.
     if ((ec = seeding::copy_file(src.get(), low.st, dir.get(), name_of(rel).c_str(),
-                                 seeding::CopyMode::keep_existing, done, !empty)))
+                                 seeding::CopyMode::keep_existing, done, !empty, false, nullptr, &layers_.t0(),
+                                 layers_.rewrites(rel, low.st.st_mode))))
       return ec;
+    if (done.outcome == seeding::Outcome::changed) {
+      layers_.note_changed(rel);
+      return make_error(ENOENT);
+    }
     ++ahead_;
     up = layers_.find_upper(rel);
     if (!up) return make_error(ENOENT);
@@ -177,6 +188,8 @@ std::error_code Coordinator::materialize_subtree(const std::string& rel) {
   opts.workers = 0;  // in this thread, under the caller's exclusive lock
   opts.subtree = rel;
   opts.hooks = &hooks;
+  opts.t0 = layers_.t0();
+  opts.on_changed = [this](std::string_view changed) { layers_.note_changed(changed); };
   seeding::Seeder walk(std::move(lower), std::move(upper), layers_.artifact(), opts);
   auto failure = walk.run();
   if (failure) return failure->ec;

@@ -50,24 +50,19 @@ std::unique_ptr<Journal> Journal::open(const std::filesystem::path& file, int up
   j->file_ = file;
   std::filesystem::create_directories(file.parent_path(), ec);
   if (ec) return nullptr;
-  // The workspace dir's identity: device, inode and (where the filesystem
-  // keeps it) birth time, since a new dir may get the inode number of the old.
-  struct statx sx {};
-  if (::statx(upper_fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &sx) != 0)
-    return ec = sys::last_error(), nullptr;
-  long long btime = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_sec * 1000000000ll + sx.stx_btime.tv_nsec : 0;
-  char header[96];
-  std::snprintf(header, sizeof header, "U %u:%u %llu %lld\n", sx.stx_dev_major, sx.stx_dev_minor,
-                static_cast<unsigned long long>(sx.stx_ino), btime);
+  // The workspace dir's identity: device, inode and birth time.
+  std::string id;
+  if ((ec = sys::dir_identity(upper_fd, id))) return nullptr;
+  std::string header = "U " + id + "\n";
   {
     std::ifstream in(file, std::ios::binary);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (text.compare(0, std::strlen(header), header) != 0) {
+    if (text.compare(0, header.size(), header) != 0) {
       // Another workspace dir (or none yet): start over.
       text.clear();
       j->fd_ = sys::open_at(AT_FDCWD, file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600, ec);
       if (!j->fd_) return nullptr;
-      if (::write(j->fd_.get(), header, std::strlen(header)) < 0) return ec = sys::last_error(), nullptr;
+      if (::write(j->fd_.get(), header.data(), header.size()) < 0) return ec = sys::last_error(), nullptr;
       return j;
     }
     // A record is written before its deletion is carried out; one cut short by

@@ -53,7 +53,7 @@ std::optional<NodeTable::Where> NodeTable::where(fuse_ino_t ino) {
   Node* n = get(ino);
   for (Node* p = n; p; p = p->parent)
     if (!p->attached) return std::nullopt;
-  return Where{path_locked(n), n->parent ? n->parent->lower_dir : true, n->lower_dir};
+  return Where{path_locked(n), n->parent ? n->parent->lower_dir : true, n->lower_dir, n->lower_ino};
 }
 
 std::optional<NodeTable::Where> NodeTable::child(fuse_ino_t parent, const char* name) {
@@ -68,11 +68,14 @@ bool NodeTable::lower_dir(fuse_ino_t ino) {
   return get(ino)->lower_dir;
 }
 
-Node* NodeTable::lookup(fuse_ino_t parent, const std::string& name, mode_t type, bool lower_dir) {
+Node* NodeTable::lookup(fuse_ino_t parent, const std::string& name, mode_t type, bool lower_dir,
+                        ino_t lower_ino) {
   std::lock_guard lock(mu_);
   Node* p = get(parent);
   auto it = p->children.find(name);
-  if (it != p->children.end() && (it->second->type & S_IFMT) != (type & S_IFMT))
+  if (it != p->children.end() &&
+      ((it->second->type & S_IFMT) != (type & S_IFMT) ||
+       (lower_ino && it->second->lower_ino && it->second->lower_ino != lower_ino)))
     detach_locked(p, name);
   it = p->children.find(name);
   Node* n;
@@ -87,6 +90,7 @@ Node* NodeTable::lookup(fuse_ino_t parent, const std::string& name, mode_t type,
     ++count_;
   }
   n->lower_dir = lower_dir;
+  n->lower_ino = lower_ino;
   ++n->nlookup;
   return n;
 }

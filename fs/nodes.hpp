@@ -25,6 +25,10 @@ struct Node {
   uint64_t nlookup = 0;     // references the kernel holds
   bool attached = true;     // false once unlinked or replaced: no path any more
   bool lower_dir = false;   // the root has a visible real directory at this path
+  // The root's inode this name was looked up as (0: found in the workspace
+  // dir). The root may replace the name after T0: the node must then not
+  // start serving another inode (seeding/instant.hpp).
+  ino_t lower_ino = 0;
   std::unordered_map<std::string, Node*> children;  // looked-up children only
 };
 
@@ -44,6 +48,7 @@ class NodeTable {
     std::string rel;
     bool in_lower;   // look in the root for this path at all
     bool lower_dir;  // (directories) the root has a visible directory here
+    ino_t lower_ino = 0;  // Node::lower_ino
   };
   // nullopt when the node (or an ancestor) has been unlinked.
   std::optional<Where> where(fuse_ino_t ino);
@@ -51,9 +56,10 @@ class NodeTable {
   std::optional<Where> child(fuse_ino_t parent, const char* name);
 
   // The node for parent/name with one more kernel reference; a new node when
-  // there is none or the type changed (the kernel must not see an inode
-  // change type).
-  Node* lookup(fuse_ino_t parent, const std::string& name, mode_t type, bool lower_dir);
+  // there is none, the type changed (the kernel must not see an inode change
+  // type), or the root's inode behind it did (`lower_ino`: the root's inode
+  // it was found as, 0 when found in the workspace dir).
+  Node* lookup(fuse_ino_t parent, const std::string& name, mode_t type, bool lower_dir, ino_t lower_ino);
   // Whether children of `ino` may resolve in the root (see Node::lower_dir).
   bool lower_dir(fuse_ino_t ino);
   // When the kernel holds no reference any more, calls `gone` before the node

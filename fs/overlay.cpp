@@ -56,6 +56,22 @@ void reply_err(fuse_req_t req, std::error_code ec) { fuse_reply_err(req, ec.valu
 // new one, never "No such file or directory".
 constexpr int kNameGone = ESTALE;
 
+// The same for a node whose root entry is no longer what the kernel looked up:
+// the root changed it after T0 (seeding/instant.hpp), replaced it, or removed
+// it. The node loses its name, and the kernel's walk again finds the name as
+// the view shows it now: absent, or another node.
+void reply_gone(fuse_req_t req, Overlay& o, fuse_ino_t ino) {
+  o.nodes.detach(ino);
+  fuse_reply_err(req, kNameGone);
+}
+
+// For a known node: the root's error for its path, where the root's entry is
+// gone or changed after T0, is that of a node that lost its name.
+void reply_err_known(fuse_req_t req, Overlay& o, fuse_ino_t ino, const NodeTable::Where& w, std::error_code ec) {
+  if (ec.value() == ENOENT && w.in_lower) return reply_gone(req, o, ino);
+  fuse_reply_err(req, ec.value() ? ec.value() : EIO);
+}
+
 // Drops kernel references; a node the kernel no longer knows gives up its
 // backing file (fs/passthrough.hpp).
 void forget(Overlay& o, fuse_ino_t ino, uint64_t nlookup) {
@@ -88,7 +104,7 @@ double attr_timeout(Overlay& o, const struct stat& st) {
 void reply_entry(fuse_req_t req, fuse_ino_t parent, const std::string& name, const Found& f,
                  bool lower_dir) {
   Overlay& o = self(req);
-  Node* n = o.nodes.lookup(parent, name, f.st.st_mode, lower_dir);
+  Node* n = o.nodes.lookup(parent, name, f.st.st_mode, lower_dir, f.layer == Layer::lower ? f.st.st_ino : 0);
   fuse_entry_param e{};
   e.ino = NodeTable::id(n);
   e.attr = f.st;
@@ -144,8 +160,10 @@ std::error_code view_empty(Overlay& o, const Where& w, bool lower_dir, bool& emp
   if (entries.empty() && lower_dir) {
     if (sys::UniqueFd low = sys::open_dir(o.layers.lower(), at(w.rel), ec)) {
       ec = list_dir(low.get(), false, entries, seen, [&](std::string_view name, unsigned char type) {
-        return (type == DT_REG || type == DT_DIR || type == DT_LNK) &&
-               o.layers.child_visible(join(w.rel, name), type == DT_DIR);
+        std::string rel = join(w.rel, name);
+        struct statx sx {};
+        return (type == DT_REG || type == DT_DIR || type == DT_LNK) && o.layers.child_visible(rel, type == DT_DIR) &&
+               !sys::statx_at(low.get(), std::string(name).c_str(), sx) && o.layers.as_at_t0(rel, sx);
       });
       if (ec) return ec;
     }
@@ -204,7 +222,8 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
     return reply_err(req, kNameGone);
   }
-  Found f = o.layers.find_known(w->rel, w->in_lower);
+  Found f = o.layers.find_known(w->rel, w->in_lower, w->lower_ino);
+  if (!f && f.changed) return reply_gone(req, o, ino);
   if (!f) return reply_err(req, ENOENT);
   fuse_reply_attr(req, &f.st, attr_timeout(o, f.st));
 }
@@ -257,12 +276,13 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
   if (!w) return reply_err(req, kNameGone);
   {
     auto lock = o.coord.shared();
-    Found f = o.layers.find(w->rel, w->in_lower);
+    Found f = o.layers.find_known(w->rel, w->in_lower, w->lower_ino);
+    if (!f && f.changed) return reply_gone(req, o, ino);
     if (!f) return reply_err(req, ENOENT);
     bool empty = (to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0;
     std::error_code ec = S_ISREG(f.st.st_mode) ? o.coord.make_private(w->rel, empty)
                                                : o.coord.materialize(w->rel);
-    if (ec) return reply_err(req, ec);
+    if (ec) return reply_err_known(req, o, ino, *w, ec);
     if ((ec = apply_attrs(o.layers.upper(), at(w->rel), -1, *attr, to_set))) return reply_err(req, ec);
     if (to_set & FUSE_SET_ATTR_SIZE) o.io.content_changed(ino);
   }
@@ -275,7 +295,8 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
   Overlay& o = self(req);
   auto w = o.nodes.where(ino);
   if (!w) return reply_err(req, kNameGone);
-  Found f = o.layers.find_known(w->rel, w->in_lower);
+  Found f = o.layers.find_known(w->rel, w->in_lower, w->lower_ino);
+  if (!f && f.changed) return reply_gone(req, o, ino);
   if (!f) return reply_err(req, ENOENT);
   std::string target;
   int fd = f.layer == Layer::upper ? o.layers.upper() : o.layers.lower();
@@ -328,12 +349,13 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
   if (!src) return reply_err(req, kNameGone);
   {
     auto lock = o.coord.shared();
-    Found f = o.layers.find(src->rel, src->in_lower);
+    Found f = o.layers.find_known(src->rel, src->in_lower, src->lower_ino);
+    if (!f && f.changed) return reply_gone(req, o, ino);
     if (!f) return reply_err(req, ENOENT);
     // The new name joins a link family of the workspace's own, never the root's.
     std::error_code ec = S_ISREG(f.st.st_mode) ? o.coord.make_private(src->rel, false)
                                                : o.coord.materialize(src->rel);
-    if (ec) return reply_err(req, ec);
+    if (ec) return reply_err_known(req, o, ino, *src, ec);
   }  // create_entry takes the lock again; it is not recursive
   int up = o.layers.upper();
   create_entry(req, newparent, newname, [&](const std::string& rel) {
@@ -359,9 +381,9 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Found f = o.layers.find(w->rel, w->in_lower);
   if (!f) return reply_err(req, ENOENT);
   if (S_ISDIR(f.st.st_mode)) return reply_err(req, EISDIR);
-  if (w->in_lower && o.layers.find_lower(w->rel)) {
-    // The root has it: record the deletion before carrying it out, with no
-    // materializer worker between its check and its link.
+  if (w->in_lower && o.layers.lower_exists(w->rel)) {
+    // The root has it (as at T0 or not): record the deletion before carrying
+    // it out, with no materializer worker between its check and its link.
     auto lock = o.coord.exclusive();
     if (auto ec = o.coord.record_deletion(w->rel)) return reply_err(req, ec);
     if (::unlinkat(o.layers.upper(), w->rel.c_str(), 0) != 0 && errno != ENOENT)
@@ -384,7 +406,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   bool empty = false;
   if (auto ec = view_empty(o, *w, lower_dir, empty)) return reply_err(req, ec);
   if (!empty) return reply_err(req, ENOTEMPTY);
-  if (w->in_lower && o.layers.find_lower(w->rel)) {
+  if (w->in_lower && o.layers.lower_exists(w->rel)) {
     auto lock = o.coord.exclusive();
     if (auto ec = o.coord.record_deletion(w->rel)) return reply_err(req, ec);
     if (::unlinkat(o.layers.upper(), w->rel.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
@@ -428,7 +450,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
   if (ec) return reply_err(req, ec);
   // What the root has at either name must not show through afterwards.
   for (const Where* w : {&*dst, &*src})
-    if (w->in_lower && o.layers.find_lower(w->rel))
+    if (w->in_lower && o.layers.lower_exists(w->rel))
       if ((ec = o.coord.record_deletion(w->rel))) return reply_err(req, ec);
   if (::renameat2(o.layers.upper(), src->rel.c_str(), o.layers.upper(), dst->rel.c_str(),
                   flags & RENAME_NOREPLACE) != 0)
@@ -498,13 +520,22 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   bool writable = opens_for_write(fi->flags);
   if (writable) {
     auto lock = o.coord.shared();
-    if ((ec = o.coord.make_private(w->rel, (fi->flags & O_TRUNC) != 0))) return reply_err(req, ec);
+    if (Found f = o.layers.find_known(w->rel, w->in_lower, w->lower_ino); !f && f.changed)
+      return reply_gone(req, o, ino);
+    if ((ec = o.coord.make_private(w->rel, (fi->flags & O_TRUNC) != 0))) return reply_err_known(req, o, ino, *w, ec);
     fd = sys::open_at(o.layers.upper(), at(w->rel), flags, 0, ec);
   } else {
-    // Upper first; where it is not there (yet), the root's file: the same bytes.
+    // Upper first; where it is not there (yet), the root's file: the same
+    // bytes, if it is still the inode looked up and as at T0.
     fd = sys::open_at(o.layers.upper(), at(w->rel), flags, 0, ec);
-    if (!fd && ec.value() == ENOENT && w->in_lower)
+    if (!fd && ec.value() == ENOENT && w->in_lower) {
       fd = sys::open_at(o.layers.lower(), at(w->rel), flags, 0, ec);
+      struct statx sx {};
+      if (fd && (sys::statx_at(fd.get(), "", sx) || (w->lower_ino && sx.stx_ino != w->lower_ino) ||
+                 !o.layers.as_at_t0(w->rel, sx)))
+        return reply_gone(req, o, ino);
+      if (!fd) return reply_err_known(req, o, ino, *w, ec);
+    }
   }
   if (!fd) return reply_err(req, ec);
   finish_open(o, ino, std::move(fd), writable, fi);
@@ -547,14 +578,14 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   f.layer = Layer::upper;
   if (::fstat(fd.get(), &f.st) != 0) return reply_err(req, errno);
   finish_open(o, 0, std::move(fd), true, fi);
-  Node* n = o.nodes.lookup(parent, name, f.st.st_mode, false);
+  Node* n = o.nodes.lookup(parent, name, f.st.st_mode, false, 0);
   file(fi).node = NodeTable::id(n);
   if (!bind_io(o, file(fi).node, fi, true)) {
     // An old node of this name still has passthrough opens of another file
     // (see op_open): this file gets a node of its own.
     o.nodes.detach(file(fi).node);
     forget(o, file(fi).node, 1);
-    n = o.nodes.lookup(parent, name, f.st.st_mode, false);
+    n = o.nodes.lookup(parent, name, f.st.st_mode, false, 0);
     file(fi).node = NodeTable::id(n);
     bind_io(o, file(fi).node, fi, true);
   }
@@ -683,7 +714,8 @@ std::shared_ptr<Listing> listing_for(Overlay& o, fuse_ino_t ino, off_t off, std:
     // Node ids are addresses: a listing left by a forgotten node must not be reused.
     if (it != o.listings.end() && it->second->where.rel == w->rel) return it->second;
   }
-  Found f = o.layers.find_known(w->rel, w->in_lower);
+  Found f = o.layers.find_known(w->rel, w->in_lower, w->lower_ino);
+  if (!f && f.changed) return o.nodes.detach(ino), ec = sys::make_error(kNameGone), nullptr;
   if (!f) return ec = sys::make_error(ENOENT), nullptr;
   if (!S_ISDIR(f.st.st_mode)) return ec = sys::make_error(ENOTDIR), nullptr;
   auto l = std::make_shared<Listing>();
@@ -713,6 +745,12 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
   std::vector<char> buf(size);
   size_t used = 0;
   for (size_t i = static_cast<size_t>(off); i < l->entries.size(); ++i) {
+    const DirEntry& d = l->entries[i];
+    struct statx sx {};
+    if (!d.upper && d.name != "." && d.name != ".." &&
+        (!l->lower || sys::statx_at(l->lower.get(), d.name.c_str(), sx) ||
+         !o.layers.as_at_t0(join(l->where.rel, d.name), sx)))
+      continue;  // changed in the root after T0, or gone
     struct stat st {};
     st.st_ino = l->entries[i].ino;
     st.st_mode = DTTOIF(l->entries[i].type);
@@ -754,12 +792,14 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
       // materializer's links and copies keep a file's bytes and times.
       Where w{join(l->where.rel, d.name), l->where.lower_dir, false};
       Found f;
+      struct statx sx {};
       bool try_upper = l->upper && (d.upper || !fresh);
       if (try_upper && !sys::lstat_at(l->upper.get(), d.name.c_str(), f.st)) {
         f.layer = Layer::upper;
-      } else if (l->lower && !sys::lstat_at(l->lower.get(), d.name.c_str(), f.st) &&
-                 !o.layers.journal().hides(w.rel)) {
+      } else if (l->lower && !sys::statx_at(l->lower.get(), d.name.c_str(), sx) &&
+                 !o.layers.journal().hides(w.rel) && o.layers.as_at_t0(w.rel, sx)) {
         f.layer = Layer::lower;
+        f.st = sys::to_stat(sx);
       } else {
         continue;
       }
@@ -771,7 +811,7 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
                     (l->lower && !sys::lstat_at(l->lower.get(), d.name.c_str(), low) &&
                      S_ISDIR(low.st_mode) && o.layers.child_visible(w.rel, true));
       }
-      Node* n = o.nodes.lookup(ino, d.name, f.st.st_mode, lower_dir);
+      Node* n = o.nodes.lookup(ino, d.name, f.st.st_mode, lower_dir, f.layer == Layer::lower ? f.st.st_ino : 0);
       e.ino = NodeTable::id(n);
       e.attr = f.st;
       e.attr_timeout = attr_timeout(o, f.st);

@@ -3,9 +3,8 @@
 #include <dirent.h>
 #include <sys/file.h>
 
+#include <functional>
 #include <string_view>
-
-#include "seeding/sys.hpp"
 
 namespace seedfs::seeding {
 namespace {
@@ -13,44 +12,66 @@ namespace {
 constexpr std::string_view kLockNames[] = {".cargo-lock", ".cargo-build-lock",
                                            ".cargo-artifact-lock"};
 
-bool is_held(int dir_fd, const char* name) {
-  std::error_code ec;
-  sys::UniqueFd fd = sys::open_at(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, ec);
-  if (!fd) return false;
-  if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) {
-    ::flock(fd.get(), LOCK_UN);
-    return false;
+// Calls `visit(dir_fd, name, rel)` for every lock file at most `depth` levels
+// below `dir_fd`; stops when it returns false.
+bool each_lock(int dir_fd, const std::string& rel, int depth,
+               const std::function<bool(int, const char*, const std::string&)>& visit) {
+  for (auto name : kLockNames) {
+    std::string n(name);
+    struct stat st {};
+    if (sys::lstat_at(dir_fd, n.c_str(), st) == std::error_code{} && S_ISREG(st.st_mode) &&
+        !visit(dir_fd, n.c_str(), rel.empty() ? n : rel + "/" + n))
+      return false;
   }
-  return errno == EWOULDBLOCK;
-}
-
-std::optional<std::string> search(int dir_fd, const std::string& rel, int depth) {
-  for (auto name : kLockNames)
-    if (is_held(dir_fd, std::string(name).c_str()))
-      return rel.empty() ? std::string(name) : rel + "/" + std::string(name);
-  if (depth == 0) return std::nullopt;
+  if (depth == 0) return true;
   std::error_code ec;
   sys::UniqueFd copy = sys::open_dir(dir_fd, ".", ec);
-  if (!copy) return std::nullopt;
+  if (!copy) return true;
   DIR* d = ::fdopendir(copy.release());
-  if (!d) return std::nullopt;
-  std::optional<std::string> found;
+  if (!d) return true;
+  bool go_on = true;
   while (struct dirent* e = ::readdir(d)) {
     std::string_view n(e->d_name);
     if (n == "." || n == ".." || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN)) continue;
     sys::UniqueFd sub = sys::open_dir(dir_fd, e->d_name, ec);
     if (!sub) continue;
-    found = search(sub.get(), rel.empty() ? std::string(n) : rel + "/" + std::string(n), depth - 1);
-    if (found) break;
+    if (!(go_on = each_lock(sub.get(), rel.empty() ? std::string(n) : rel + "/" + std::string(n), depth - 1, visit)))
+      break;
   }
   ::closedir(d);
-  return found;
+  return go_on;
 }
 
 }  // namespace
 
+std::optional<std::string> BuildLocks::acquire(int artifact_dir_fd) {
+  release();
+  std::optional<std::string> held;
+  each_lock(artifact_dir_fd, "", 2, [&](int dir, const char* name, const std::string& rel) {
+    std::error_code ec;
+    sys::UniqueFd fd = sys::open_at(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, ec);
+    if (!fd) return true;  // gone, or unreadable: nothing to hold
+    if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) {
+      fds_.push_back(std::move(fd));
+      return true;
+    }
+    if (errno != EWOULDBLOCK) return true;
+    held = rel;
+    return false;
+  });
+  if (held) release();
+  return held;
+}
+
+size_t BuildLocks::count(int artifact_dir_fd) {
+  size_t n = 0;
+  each_lock(artifact_dir_fd, "", 2, [&](int, const char*, const std::string&) { return ++n, true; });
+  return n;
+}
+
 std::optional<std::string> held_build_lock(int artifact_dir_fd) {
-  return search(artifact_dir_fd, "", 2);
+  BuildLocks locks;
+  return locks.acquire(artifact_dir_fd);
 }
 
 }  // namespace seedfs::seeding

@@ -152,6 +152,24 @@ std::error_code copy_metadata(int fd, const struct stat& st, mode_t created_mode
   return {};
 }
 
+// Hardlinks the file open as `fd` (O_PATH is enough) as `name` in `dst_dir`:
+// exactly that inode, whatever the name it was opened by now holds.
+// linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; /proc/self/fd works for
+// everyone where /proc is mounted.
+int link_fd(int fd, int dst_dir, const char* name) {
+  if (g_empty_path_works.load(std::memory_order_relaxed)) {
+    if (::linkat(fd, "", dst_dir, name, AT_EMPTY_PATH) == 0) return 0;
+    if (errno != ENOENT && errno != EPERM) return -1;
+    // Without the capability the kernel says ENOENT: try /proc, and stay
+    // there if /proc does what AT_EMPTY_PATH did not.
+  }
+  char proc[64];
+  std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  int rc = ::linkat(AT_FDCWD, proc, dst_dir, name, AT_SYMLINK_FOLLOW);
+  if (rc == 0 || errno == EEXIST) g_empty_path_works = false;
+  return rc;
+}
+
 // Puts the finished temporary under `name`: renamed, or linked from an O_TMPFILE.
 std::error_code publish(int fd, bool is_tmpfile, const std::string& tmp, int dst_dir,
                         const char* name, CopyMode mode, bool& existed) {
@@ -160,17 +178,7 @@ std::error_code publish(int fd, bool is_tmpfile, const std::string& tmp, int dst
   if (is_tmpfile) {
     // linkat cannot replace: a replacing publish links under a temporary name first.
     std::string link_name = replace ? temp_name() : name;
-    int rc = -1;
-    if (g_empty_path_works.load(std::memory_order_relaxed)) {
-      rc = ::linkat(fd, "", dst_dir, link_name.c_str(), AT_EMPTY_PATH);
-      if (rc != 0 && (errno == ENOENT || errno == EPERM)) g_empty_path_works = false;
-    }
-    if (rc != 0 && !g_empty_path_works) {
-      char proc[64];
-      std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-      rc = ::linkat(AT_FDCWD, proc, dst_dir, link_name.c_str(), AT_SYMLINK_FOLLOW);
-    }
-    if (rc != 0) {
+    if (link_fd(fd, dst_dir, link_name.c_str()) != 0) {
       if (errno == EEXIST && !replace) return existed = true, std::error_code{};
       return last_error();
     }
@@ -191,6 +199,12 @@ std::error_code publish(int fd, bool is_tmpfile, const std::string& tmp, int dst
   return ec;
 }
 
+// Whether the open root file `fd` is as it was at `t0`.
+bool as_at(const Instant& t0, int fd, Rewrites how, struct statx& sx, std::error_code& ec) {
+  if ((ec = sys::statx_at(fd, "", sx))) return false;
+  return t0.shows(sx, how);
+}
+
 }  // namespace
 
 bool reflink_may_work(dev_t dev) {
@@ -202,31 +216,38 @@ bool reflink_may_work(dev_t dev) {
 namespace {
 
 // A reflink or copy of a file the workspace does not have yet (one it has is
-// kept). With `reflink_only`, EOPNOTSUPP where no reflink is possible (or
-// the file is empty: nothing to share), for the caller to hardlink instead.
-std::error_code copy_new(int src_dir, const char* src_name, int dst_dir, const char* dst_name,
-                         const struct stat* st, Done& done, bool reflink_only, Pacer* pacer) {
+// kept), as the root had it at `t0`. With `reflink_only`, EOPNOTSUPP where no
+// reflink is possible (or the file is empty: nothing to share), for the
+// caller to hardlink instead.
+std::error_code copy_new(int src_dir, const char* src_name, int dst_dir, const char* dst_name, Rewrites how,
+                         const Instant& t0, Done& done, bool reflink_only, Pacer* pacer) {
   // A copy costs a new inode and its data before linkat can say the name is
   // taken: look first, so that a rerun or a resumed mount keeps files cheaply.
-  struct stat existing {}, own {};
+  struct stat existing {};
   if (::fstatat(dst_dir, dst_name, &existing, AT_SYMLINK_NOFOLLOW) == 0)
     return done = {Outcome::kept, 0}, std::error_code{};
   std::error_code ec;
   UniqueFd src = sys::open_at(src_dir, src_name, O_RDONLY | O_NOFOLLOW, 0, ec);
-  if (!src) return ec;
-  if (!st) {
-    if (::fstat(src.get(), &own) != 0) return last_error();
-    st = &own;
+  if (!src) {
+    if (ec.value() == ENOENT) return done = {Outcome::changed, 0}, std::error_code{};  // gone from the root
+    return ec;
   }
-  if (reflink_only && (st->st_size == 0 || !reflink_may_work(st->st_dev))) return sys::make_error(EOPNOTSUPP);
-  return copy_file(src.get(), *st, dst_dir, dst_name, CopyMode::keep_existing, done, true, reflink_only,
-                   pacer);
+  struct statx sx {};
+  if ((ec = sys::statx_at(src.get(), "", sx))) return ec;
+  struct stat st = sys::to_stat(sx);
+  if (reflink_only && (st.st_size == 0 || !reflink_may_work(st.st_dev))) return sys::make_error(EOPNOTSUPP);
+  return copy_file(src.get(), st, dst_dir, dst_name, CopyMode::keep_existing, done, true, reflink_only, pacer,
+                   &t0, how);
 }
 
 }  // namespace
 
 std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const char* dst_name,
-                          CopyMode mode, Done& done, bool data, bool reflink_only, Pacer* pacer) {
+                          CopyMode mode, Done& done, bool data, bool reflink_only, Pacer* pacer,
+                          const Instant* t0, Rewrites how) {
+  struct statx sx {};
+  std::error_code judged;
+  if (t0 && !as_at(*t0, src_fd, how, sx, judged)) return judged ? judged : (done = {Outcome::changed, 0}, judged);
   for (;;) {
     bool is_tmpfile = g_tmpfile_works.load(std::memory_order_relaxed);
     std::error_code ec;
@@ -254,6 +275,12 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
         return drop_named(), ec;
     }
     if ((ec = copy_metadata(out.get(), st, created_mode))) return drop_named(), ec;
+    // Judged again now that the bytes are in: a root file rewritten while it
+    // was copied (a fingerprint, by the root's cargo) has moved its times.
+    if (t0 && !as_at(*t0, src_fd, how, sx, ec)) {
+      drop_named();
+      return ec ? ec : (done = {Outcome::changed, 0}, ec);
+    }
     bool existed = false;
     ec = publish(out.get(), is_tmpfile, tmp, dst_dir, dst_name, mode, existed);
     if (ec && is_tmpfile && (ec.value() == ENOENT || ec.value() == EPERM) &&
@@ -272,42 +299,59 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
   }
 }
 
-std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
-                                 const char* dst_name, config::Method method,
-                                 const struct stat* st, Done& done, bool reflink_first,
-                                 Pacer* pacer) {
-  if (method == config::Method::link && reflink_first && (!st || reflink_may_work(st->st_dev))) {
-    if (auto ec = copy_new(src_dir, src_name, dst_dir, dst_name, st, done, /*reflink_only=*/true, pacer);
+std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir, const char* dst_name,
+                                 config::Method method, Rewrites how, const Instant& t0, Done& done,
+                                 bool reflink_first, Pacer* pacer) {
+  if (method == config::Method::link && reflink_first) {
+    if (auto ec = copy_new(src_dir, src_name, dst_dir, dst_name, how, t0, done, /*reflink_only=*/true, pacer);
         ec.value() != EOPNOTSUPP)
-      return ec;  // reflinked, kept, or a real error
+      return ec;  // reflinked, kept, changed, or a real error
   }
   if (method == config::Method::link) {
-    if (::linkat(src_dir, src_name, dst_dir, dst_name, 0) == 0) {
-      struct stat own {};
-      if (!st && sys::lstat_at(src_dir, src_name, own) == std::error_code{}) st = &own;
-      done = {Outcome::linked, st ? static_cast<uint64_t>(st->st_size) : 0};
+    // The inode is opened, judged, and that inode linked: a name the root
+    // replaces meanwhile cannot slip a newer file in.
+    std::error_code ec;
+    UniqueFd src = sys::open_at(src_dir, src_name, O_PATH | O_NOFOLLOW, 0, ec);
+    if (!src) {
+      if (ec.value() == ENOENT) return done = {Outcome::changed, 0}, std::error_code{};  // gone from the root
+      return ec;
+    }
+    struct statx sx {};
+    if (!as_at(t0, src.get(), how, sx, ec)) return ec ? ec : (done = {Outcome::changed, 0}, ec);
+    if (!S_ISREG(sx.stx_mode)) return done = {Outcome::changed, 0}, std::error_code{};  // replaced by another type
+    if (link_fd(src.get(), dst_dir, dst_name) == 0) {
+      done = {Outcome::linked, sx.stx_size};
       return {};
     }
     if (errno == EEXIST) return done = {Outcome::kept, 0}, std::error_code{};
+    if (errno == ENOENT && sx.stx_nlink <= 1) return done = {Outcome::changed, 0}, std::error_code{};  // deleted meanwhile
     if (!link_impossible(errno)) return last_error();
   }
-  return copy_new(src_dir, src_name, dst_dir, dst_name, st, done, /*reflink_only=*/false, pacer);
+  return copy_new(src_dir, src_name, dst_dir, dst_name, how, t0, done, /*reflink_only=*/false, pacer);
 }
 
 std::error_code copy_symlink(int src_dir, const char* src_name, int dst_dir,
-                             const char* dst_name, Done& done) {
+                             const char* dst_name, const Instant& t0, Done& done) {
+  // Judged before and after its target is read: a symlink is only ever
+  // replaced, and a replacement moves the times or the inode.
+  struct statx before {}, after {};
   std::string target;
-  if (auto ec = sys::read_link_at(src_dir, src_name, target)) return ec;
+  std::error_code ec = sys::statx_at(src_dir, src_name, before);
+  if (!ec) ec = sys::read_link_at(src_dir, src_name, target);
+  if (!ec) ec = sys::statx_at(src_dir, src_name, after);
+  if (ec.value() == ENOENT || ec.value() == EINVAL) return done = {Outcome::changed, 0}, std::error_code{};
+  if (ec) return ec;
+  if (!t0.shows(before, Rewrites::in_place) || after.stx_ino != before.stx_ino ||
+      !t0.shows(after, Rewrites::in_place))
+    return done = {Outcome::changed, 0}, std::error_code{};
   if (::symlinkat(target.c_str(), dst_dir, dst_name) != 0) {
     if (errno == EEXIST) return done = {Outcome::kept, 0}, std::error_code{};
     return last_error();
   }
   done = {Outcome::symlinked, 0};
-  struct stat st {};
-  if (!sys::lstat_at(src_dir, src_name, st)) {
-    struct timespec times[2] = {st.st_atim, st.st_mtim};
-    ::utimensat(dst_dir, dst_name, times, AT_SYMLINK_NOFOLLOW);  // cosmetic: best effort
-  }
+  struct timespec times[2] = {{before.stx_atime.tv_sec, before.stx_atime.tv_nsec},
+                              {before.stx_mtime.tv_sec, before.stx_mtime.tv_nsec}};
+  ::utimensat(dst_dir, dst_name, times, AT_SYMLINK_NOFOLLOW);  // cosmetic: best effort
   return {};
 }
 

@@ -97,7 +97,7 @@ struct Seeder::Impl {
   struct Counters {
     std::atomic<uint64_t> files_found{0}, files_done{0}, dirs_found{0}, dirs_created{0};
     std::atomic<uint64_t> linked{0}, reflinked{0}, copied{0}, kept{0}, symlinks{0};
-    std::atomic<uint64_t> skipped_rule{0}, dirs_pruned{0}, skipped_type{0}, left_to_view{0};
+    std::atomic<uint64_t> skipped_rule{0}, dirs_pruned{0}, skipped_type{0}, left_to_view{0}, changed{0};
     std::atomic<uint64_t> bytes{0};
     std::atomic<uint64_t> walk_ns{0}, mkdir_ns{0}, file_ns{0};
   } n;
@@ -243,21 +243,34 @@ struct Seeder::Impl {
     }
   }
 
+  // Why a batch's directory could not be opened again.
+  enum class Reopen { ok, left_to_view, gone_from_root, failed };
+
   // The fds of directory `rel` for a batch whose scan did not keep them.
-  std::shared_ptr<DirPair> reopen(const std::string& rel) {
+  std::shared_ptr<DirPair> reopen(const std::string& rel, Reopen& why) {
     auto dir = std::make_shared<DirPair>();
     dir->rel = rel;
     std::error_code ec;
     dir->src = sys::open_dir(root.get(), rel.empty() ? "." : rel.c_str(), ec);
-    if (!dir->src) return fail(rel, "open", ec), nullptr;
-    if (opts.dry_run) return dir;
+    if (!dir->src) {
+      if (gone(ec)) return why = Reopen::gone_from_root, nullptr;  // removed from the root since the walk
+      return why = Reopen::failed, fail(rel, "open", ec), nullptr;
+    }
+    if (opts.dry_run) return why = Reopen::ok, dir;
     dir->dst = sys::open_dir(dest.get(), rel.empty() ? "." : rel.c_str(), ec);
     if (!dir->dst) {
-      if (opts.hooks && (ec.value() == ENOENT || ec.value() == ENOTDIR)) return nullptr;  // the view moved it
-      return fail(rel, "open in workspace", ec), nullptr;
+      if (opts.hooks && gone(ec)) return why = Reopen::left_to_view, nullptr;  // the view moved it
+      return why = Reopen::failed, fail(rel, "open in workspace", ec), nullptr;
     }
-    return dir;
+    return why = Reopen::ok, dir;
   }
+
+  // An entry of the root that is not as it was at T0 (changed, or gone): left out.
+  void changed(const std::string& rel) {
+    n.changed.fetch_add(1, std::memory_order_relaxed);
+    if (opts.on_changed) opts.on_changed(rel);
+  }
+  static bool gone(std::error_code ec) { return ec.value() == ENOENT || ec.value() == ENOTDIR; }
 
   // Reads directory `rel`, making its subdirectories and queueing them; full
   // batches of files go to the queue, the rest is left in `batch`.
@@ -268,7 +281,10 @@ struct Seeder::Impl {
     dir->rel = rel;
     std::error_code ec;
     dir->src = sys::open_dir(root.get(), here, ec);
-    if (!dir->src) return fail(rel, "open", ec), false;
+    if (!dir->src) {
+      if (gone(ec) && !rel.empty()) return changed(rel), false;  // the root removed it after T0
+      return fail(rel, "open", ec), false;
+    }
     if (!opts.dry_run) {
       dir->dst = sys::open_dir(dest.get(), here, ec);
       if (!dir->dst) {
@@ -303,10 +319,13 @@ struct Seeder::Impl {
   // One directory entry met by the walk. False stops the scan (after a failure).
   bool entry(DirPair& dir, const char* name, unsigned char type, std::vector<FileEntry>& batch) {
     std::string child = join(dir.rel, name);
-    struct stat st {};
+    struct statx sx {};
     if (type == DT_UNKNOWN || type == DT_DIR) {  // a directory's mode is needed anyway
-      if (auto ec = sys::lstat_at(dir.src.get(), name, st)) return fail(child, "stat", ec), false;
-      type = IFTODT(st.st_mode);
+      if (auto ec = sys::statx_at(dir.src.get(), name, sx)) {
+        if (gone(ec)) return changed(child), true;  // removed from the root after T0
+        return fail(child, "stat", ec), false;
+      }
+      type = IFTODT(sx.stx_mode);
     }
     if (type == DT_DIR) {
       if (opts.apply_skip && art.skip_rules.prunes_dir(child)) {
@@ -314,8 +333,10 @@ struct Seeder::Impl {
         n.dirs_pruned.fetch_add(1, std::memory_order_relaxed);
         return true;
       }
+      // Made after T0: nothing below it is as at T0.
+      if (!opts.t0.shows(sx, Rewrites::in_place)) return changed(child), true;
       n.dirs_found.fetch_add(1, std::memory_order_relaxed);
-      if (!opts.dry_run && !make_dir_guarded(dir, name, child, st.st_mode)) return !stop;
+      if (!opts.dry_run && !make_dir_guarded(dir, name, child, sx.stx_mode)) return !stop;
       push(ScanTask{std::move(child)});
       return true;
     }
@@ -359,11 +380,16 @@ struct Seeder::Impl {
 
   void files(FileTask& task) {
     Timed timed(n.file_ns);
-    if (!task.dir && !(task.dir = reopen(task.rel))) {
-      if (!stop) {  // left to the view: it removed or replaced the directory
-        n.left_to_view.fetch_add(task.files.size(), std::memory_order_relaxed);
-        n.files_done.fetch_add(task.files.size(), std::memory_order_relaxed);
+    Reopen why = Reopen::ok;
+    if (!task.dir && !(task.dir = reopen(task.rel, why))) {
+      if (why == Reopen::failed || stop) return;
+      for (const FileEntry& f : task.files) {
+        if (why == Reopen::gone_from_root)
+          changed(join(task.rel, f.name));
+        else  // the view removed or replaced the directory
+          n.left_to_view.fetch_add(1, std::memory_order_relaxed);
       }
+      n.files_done.fetch_add(task.files.size(), std::memory_order_relaxed);
       return;
     }
     const DirPair& dir = *task.dir;
@@ -375,57 +401,68 @@ struct Seeder::Impl {
       if (!pacer.before_file()) return;  // cancelled while waiting
       std::string child = join(dir.rel, f.name);
       Done done;
-      std::error_code ec;
-      const char* op = "link";
+      const char* op = f.type == DT_LNK ? "symlink" : "link";
       bool went = true;
-      if (f.type == DT_LNK) {
-        op = "symlink";
-        if (!opts.dry_run)
-          went = guarded(child, EntryKind::symlink, [&] {
-            ec = copy_symlink(dir.src.get(), f.name.c_str(), dir.dst.get(), f.name.c_str(), done);
-          });
-        else
-          done.outcome = Outcome::symlinked;
-      } else {
-        struct stat st {};
-        const struct stat* stp = nullptr;
-        auto method = art.method_for(child, std::nullopt);
-        if (!method) {  // executable or not: the mode decides
-          if ((ec = sys::lstat_at(dir.src.get(), f.name.c_str(), st)))
-            return fail(child, "stat", ec);
-          stp = &st;
-          method = art.method_for(child, st.st_mode);
-        }
-        if (*method == config::Method::copy) {
-          op = "copy";
-          // Copies need the inode (for its other names, below); the copy
-          // itself would stat the file anyway.
-          if (!stp && !opts.dry_run) {
-            if ((ec = sys::lstat_at(dir.src.get(), f.name.c_str(), st))) return fail(child, "stat", ec);
-            stp = &st;
-          }
-        }
-        if (!opts.dry_run)
-          went = guarded(child, EntryKind::file, [&] {
-            bool claimed = false;
-            if (*method == config::Method::copy && link_to_earlier_copy(dir, f, child, *stp, done, claimed))
-              return;
-            ec = materialize_file(dir.src.get(), f.name.c_str(), dir.dst.get(), f.name.c_str(),
-                                  *method, stp, done, reflink_first(), &pacer);
-            if (claimed) finish_copy(*stp, !ec && (done.outcome == Outcome::copied ||
-                                                   done.outcome == Outcome::reflinked));
-          });
-        else
-          done.outcome = *method == config::Method::link ? Outcome::linked : Outcome::copied;
-      }
+      std::error_code ec = f.type == DT_LNK ? copy_link_entry(dir, f, child, done, went) : file_entry(dir, f, child, done, went, op);
       if (ec.value() == ECANCELED && stop) return;  // cancelled in the middle of a paced copy
       if (ec) return fail(child, op, ec);
       if (!went)
         n.left_to_view.fetch_add(1, std::memory_order_relaxed);
+      else if (done.outcome == Outcome::changed)
+        changed(child);
       else
         count(done);
       n.files_done.fetch_add(1, std::memory_order_relaxed);
     }
+  }
+
+  std::error_code copy_link_entry(const DirPair& dir, const FileEntry& f, const std::string& child, Done& done,
+                          bool& went) {
+    if (opts.dry_run) return done.outcome = Outcome::symlinked, std::error_code{};
+    std::error_code ec;
+    went = guarded(child, EntryKind::symlink, [&] {
+      ec = copy_symlink(dir.src.get(), f.name.c_str(), dir.dst.get(), f.name.c_str(), opts.t0, done);
+    });
+    return ec;
+  }
+
+  // A regular file: linked or copied by the rules, as the root had it at T0.
+  std::error_code file_entry(const DirPair& dir, const FileEntry& f, const std::string& child, Done& done, bool& went,
+                       const char*& op) {
+    auto method = art.method_for(child, std::nullopt);
+    // Copies need the inode (for its other names, below), and a file whose
+    // mode decides its method needs the mode.
+    struct statx sx {};
+    bool have_stat = false;
+    if (!opts.dry_run && (!method || *method == config::Method::copy)) {
+      if (auto ec = sys::statx_at(dir.src.get(), f.name.c_str(), sx)) {
+        if (!gone(ec)) return ec;
+        return done.outcome = Outcome::changed, std::error_code{};  // removed from the root after T0
+      }
+      if (!S_ISREG(sx.stx_mode)) return done.outcome = Outcome::changed, std::error_code{};  // replaced
+      have_stat = true;
+    }
+    if (!method) method = art.method_for(child, have_stat ? sx.stx_mode : 0755);
+    if (*method == config::Method::copy) op = "copy";
+    if (opts.dry_run) {
+      done.outcome = *method == config::Method::link ? Outcome::linked : Outcome::copied;
+      return {};
+    }
+    Rewrites how = art.only_replaced(child, have_stat ? sx.stx_mode : 0) ? Rewrites::replace_only : Rewrites::in_place;
+    std::error_code ec;
+    went = guarded(child, EntryKind::file, [&] {
+      bool claimed = false;
+      struct stat st = sys::to_stat(sx);
+      if (*method == config::Method::copy) {
+        if (!opts.t0.shows(sx, how)) return void(done.outcome = Outcome::changed);
+        if (link_to_earlier_copy(dir, f, child, st, done, claimed)) return;
+      }
+      ec = materialize_file(dir.src.get(), f.name.c_str(), dir.dst.get(), f.name.c_str(), *method, how, opts.t0,
+                            done, reflink_first(), &pacer);
+      if (claimed)
+        finish_copy(st, !ec && (done.outcome == Outcome::copied || done.outcome == Outcome::reflinked));
+    });
+    return ec;
   }
 
   // A root inode with several names (cargo's target/<profile>/<bin> and
@@ -591,6 +628,7 @@ Stats Seeder::stats() const {
   s.dirs_pruned = get(n.dirs_pruned);
   s.skipped_type = get(n.skipped_type);
   s.left_to_view = get(n.left_to_view);
+  s.changed = get(n.changed);
   s.bytes = get(n.bytes);
   // The walk's time includes the mkdirs it does; report them apart.
   s.walk_seconds = (get(n.walk_ns) - std::min(get(n.walk_ns), get(n.mkdir_ns))) / 1e9;

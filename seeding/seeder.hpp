@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,7 @@
 #include <utility>
 
 #include "config/config.hpp"
+#include "seeding/instant.hpp"
 #include "seeding/sys.hpp"
 
 namespace seedfs::seeding {
@@ -73,6 +75,11 @@ struct Options {
   // Limits and the priority of the worker threads (seeding/pace.hpp).
   config::Pace pace;
   Hooks* hooks = nullptr;
+  // The root as it was at T0 (seeding/instant.hpp): what changed after it,
+  // or is gone, is left out. Unset: everything found is materialized.
+  Instant t0;
+  // Told the path of each entry left out for that (from a worker thread).
+  std::function<void(std::string_view rel)> on_changed;
 };
 
 // A snapshot of the counters. Files are regular files and symlinks.
@@ -86,6 +93,7 @@ struct Stats {
   uint64_t dirs_pruned = 0;   // of those, directories not entered
   uint64_t skipped_type = 0;  // FIFOs, sockets, devices
   uint64_t left_to_view = 0;  // paths the view told the engine to leave alone
+  uint64_t changed = 0;       // root entries changed after T0, or gone: left out
   uint64_t bytes = 0;         // size of the files linked or copied
   bool scan_done = false;     // files_found is final
   bool finished = false;

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <spawn.h>
 #include <sys/resource.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -30,6 +31,41 @@ UniqueFd open_dir(int dirfd, const char* path, std::error_code& ec) {
 std::error_code lstat_at(int dirfd, const char* path, struct stat& st) {
   int flags = AT_SYMLINK_NOFOLLOW | (*path ? 0 : AT_EMPTY_PATH);
   if (::fstatat(dirfd, path, &st, flags) != 0) return last_error();
+  return {};
+}
+
+std::error_code statx_at(int dirfd, const char* path, struct statx& sx) {
+  int flags = AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT | (*path ? 0 : AT_EMPTY_PATH);
+  if (::statx(dirfd, path, flags, STATX_BASIC_STATS | STATX_BTIME, &sx) != 0) return last_error();
+  return {};
+}
+
+struct stat to_stat(const struct statx& sx) {
+  struct stat st {};
+  st.st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+  st.st_ino = sx.stx_ino;
+  st.st_mode = sx.stx_mode;
+  st.st_nlink = sx.stx_nlink;
+  st.st_uid = sx.stx_uid;
+  st.st_gid = sx.stx_gid;
+  st.st_rdev = makedev(sx.stx_rdev_major, sx.stx_rdev_minor);
+  st.st_size = static_cast<off_t>(sx.stx_size);
+  st.st_blksize = static_cast<blksize_t>(sx.stx_blksize);
+  st.st_blocks = static_cast<blkcnt_t>(sx.stx_blocks);
+  st.st_atim = {sx.stx_atime.tv_sec, sx.stx_atime.tv_nsec};
+  st.st_mtim = {sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec};
+  st.st_ctim = {sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec};
+  return st;
+}
+
+std::error_code dir_identity(int dir_fd, std::string& id) {
+  struct statx sx {};
+  if (::statx(dir_fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &sx) != 0) return last_error();
+  long long btime = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_sec * 1000000000ll + sx.stx_btime.tv_nsec : 0;
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%u:%u %llu %lld", sx.stx_dev_major, sx.stx_dev_minor,
+                static_cast<unsigned long long>(sx.stx_ino), btime);
+  id = buf;
   return {};
 }
 

@@ -51,6 +51,16 @@ UniqueFd open_dir(int dirfd, const char* path, std::error_code& ec);
 // fstatat(2) without following symlinks; `path` "" means the fd itself.
 std::error_code lstat_at(int dirfd, const char* path, struct stat& st);
 
+// statx(2) without following symlinks, asking for the birth time too (which
+// the judgement of T0 needs, seeding/instant.hpp); `path` "" means the fd itself.
+std::error_code statx_at(int dirfd, const char* path, struct statx& sx);
+// The struct stat that lstat would have filled.
+struct stat to_stat(const struct statx& sx);
+
+// A directory's identity, beyond its path: "<major>:<minor> <inode> <birth
+// time in ns>" (a new dir may get the inode number of a removed one).
+std::error_code dir_identity(int dir_fd, std::string& id);
+
 // The target of a symlink, read whole whatever its length.
 std::error_code read_link_at(int dirfd, const char* path, std::string& target);
 
