@@ -10,7 +10,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <future>
+#include <set>
 #include <thread>
 
 #include "fs/artifact_mount.hpp"
@@ -85,6 +87,8 @@ class View : public ::testing::Test {
     s.journal_file = tmp / "state/cargo.journal";
     s.workers = workers;
     s.throttle = throttle;
+    s.t0 = t0;
+    s.keep_mounted = keep;
     stdfs::create_directories(ws);
     std::error_code ec0;
     upper = sys::open_dir(AT_FDCWD, ws.c_str(), ec0);  // the real dir, as the daemon sees it
@@ -111,6 +115,9 @@ class View : public ::testing::Test {
   Snapshot root_before;
   std::unique_ptr<ArtifactMount> mount_;
   sys::UniqueFd upper;
+  seeding::Instant t0;  // unset: the view shows the root live
+  std::error_code ec0;
+  bool keep = false;    // MountSettings::keep_mounted
 
   // One more file in the root, before mounting (the snapshot is taken again).
   void add_root_file(const stdfs::path& rel, const std::string& content) {
@@ -530,6 +537,101 @@ TEST_F(View, DeletionsOutliveCompletionUntilTheDirIsMadeAnew) {
   EXPECT_TRUE(stdfs::exists(ws / "debug/deps/libcrate12-1.rlib"));
   EXPECT_TRUE(stdfs::exists(ws / "debug/.fingerprint/crate13-1/lib-crate13"));
 }
+
+// ---- T0: the root rebuilt while the workspace seeds (seeding/instant.hpp) ----
+
+// What the root's cargo does to a unit it rebuilds after T0: replaces the
+// rlib, rewrites the fingerprint in place (setting the dep-info's mtime
+// back), and adds files of a new unit.
+void rebuild_in_root(const stdfs::path& root, int crate) {
+  std::string c = "crate" + std::to_string(crate);
+  write_file(root / "debug/deps" / ("lib" + c + "-1.rlib.tmp"), "NEW rlib of " + c);
+  stdfs::rename(root / "debug/deps" / ("lib" + c + "-1.rlib.tmp"), root / "debug/deps" / ("lib" + c + "-1.rlib"));
+  write_file(root / "debug/.fingerprint" / (c + "-1") / ("lib-" + c), "NEW fp");
+  write_file(root / "debug/.fingerprint" / (c + "-1") / ("lib-" + c + ".json"), "{\"v\":\"NEW\"}", 0644, kOld + 8);
+  write_file(root / "debug/.fingerprint/newunit-1/lib-newunit", "NEW unit");
+}
+
+class ViewT0 : public View, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    View::SetUp();
+    keep = GetParam();
+    std::this_thread::sleep_for(20ms);  // the root's files a tick older than T0
+    t0 = seeding::Instant::now(sys::open_dir(AT_FDCWD, root.c_str(), ec).get());
+  }
+  std::error_code ec;
+};
+
+// Rebuilt before the view looks: the view never shows the new files, the
+// materializer never makes them, and the plain dir it leaves lacks them.
+TEST_P(ViewT0, WhatTheRootChangedAfterT0IsNeverShown) {
+  rebuild_in_root(root, 5);
+  root_before = test::snapshot(root);
+  mount(keep ? 0us : 2ms, 2);
+  for (const char* gone : {"debug/deps/libcrate5-1.rlib", "debug/.fingerprint/crate5-1/lib-crate5",
+                           "debug/.fingerprint/crate5-1/lib-crate5.json", "debug/.fingerprint/newunit-1"}) {
+    struct stat st {};
+    EXPECT_NE(::lstat((ws / gone).c_str(), &st), 0) << gone << " changed after T0 and is shown";
+  }
+  std::set<std::string> listed;
+  for (auto& e : stdfs::directory_iterator(ws / "debug/deps")) listed.insert(e.path().filename().string());
+  EXPECT_FALSE(listed.count("libcrate5-1.rlib"));
+  EXPECT_TRUE(listed.count("libcrate5-1.rmeta")) << "untouched by the rebuild: still shown";
+  EXPECT_EQ(test::read_file(ws / "debug/deps/libcrate6-1.rlib"), "rlib of crate6" + std::string(600, 'r'));
+  // cargo's view of the unit: no fingerprint, so it rebuilds it here.
+  EXPECT_FALSE(stdfs::exists(ws / "debug/.fingerprint/crate5-1/lib-crate5"));
+  EXPECT_GE(mount_->status().changed_after_t0, 3u);
+  if (keep) return;
+  wait_done();
+  EXPECT_FALSE(stdfs::exists(ws / "debug/deps/libcrate5-1.rlib"));
+  EXPECT_FALSE(stdfs::exists(ws / "debug/.fingerprint/newunit-1"));
+  EXPECT_TRUE(stdfs::exists(ws / "debug/deps/libcrate5-1.rmeta"));
+  EXPECT_EQ(mount_->status().changed_after_t0, 4u);
+}
+
+// Rebuilt after the kernel looked the names up and cached them (for an hour):
+// an open of a name whose root file changed must not serve the new file. It
+// serves the workspace's copy where the materializer made one, else the name
+// is gone.
+TEST_P(ViewT0, ANameLookedUpBeforeTheRootChangedItNeverServesTheNewFile) {
+  mount(keep ? 0us : 1s, 1);  // the materializer reaches a file a second, if at all
+  auto rlib = ws / "debug/deps/libcrate7-1.rlib", fp = ws / "debug/.fingerprint/crate7-1/lib-crate7";
+  EXPECT_EQ(test::read_file(fp), "fp7");
+  struct stat before = stat_of(rlib);
+  EXPECT_TRUE(S_ISREG(before.st_mode));
+  rebuild_in_root(root, 7);
+  root_before = test::snapshot(root);
+  for (const auto& p : {rlib, fp}) {
+    std::ifstream in(p, std::ios::binary);
+    std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(got.find("NEW"), std::string::npos) << p << " served the root's file written after T0";
+  }
+  // Not materialized (yet): the names are gone, for stat too, once an open
+  // found out. Materialized first: the workspace's file, the one of T0.
+  if (!keep) mount_->stop();
+  for (const auto& p : {rlib, fp}) {
+    struct stat st {};
+    if (linked(p.lexically_relative(ws)) || ::fstatat(upper.get(), p.lexically_relative(ws).c_str(), &st, 0) == 0) continue;
+    EXPECT_NE(::lstat(p.c_str(), &st), 0) << p << ": the kernel kept showing a name whose root file changed";
+  }
+}
+
+// The root's `cargo clean` while the materializer walks it: what it removed
+// is left out, and the materialization completes without a failure.
+TEST_F(View, TheRootCleanedDuringMaterializationIsNoFailure) {
+  t0 = seeding::Instant::now(sys::open_dir(AT_FDCWD, root.c_str(), ec0).get());
+  mount(5ms, 1);
+  stdfs::remove_all(root / "debug/.fingerprint");
+  stdfs::remove_all(root / "debug/deps");
+  root_before = test::snapshot(root);
+  wait_done();
+  EXPECT_TRUE(mount_->status().error.empty()) << mount_->status().error;
+  EXPECT_TRUE(stdfs::exists(ws / "debug/build/ring-1/output"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Mode, ViewT0, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Kept" : "Materializing"; });
 
 }  // namespace
 }  // namespace seedfs::fs
