@@ -302,6 +302,7 @@ struct Seeder::Impl {
       if (stop) return false;
       ssize_t len = ::getdents64(dir->src.get(), buf, sizeof buf);
       if (len < 0 && errno == EINTR) continue;
+      if (len < 0 && errno == ENOENT && !rel.empty()) return changed(rel), false;  // removed while read
       if (len < 0) return fail(rel, "read directory", sys::last_error()), false;
       if (len == 0) break;
       for (ssize_t off = 0; off < len;) {

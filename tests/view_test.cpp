@@ -620,6 +620,7 @@ TEST_P(ViewT0, ANameLookedUpBeforeTheRootChangedItNeverServesTheNewFile) {
 // The root's `cargo clean` while the materializer walks it: what it removed
 // is left out, and the materialization completes without a failure.
 TEST_F(View, TheRootCleanedDuringMaterializationIsNoFailure) {
+  std::this_thread::sleep_for(20ms);  // the root's files a tick older than T0
   t0 = seeding::Instant::now(sys::open_dir(AT_FDCWD, root.c_str(), ec0).get());
   mount(5ms, 1);
   stdfs::remove_all(root / "debug/.fingerprint");
