@@ -86,7 +86,8 @@ struct VerifyArgs {
   Common common;
   std::optional<std::filesystem::path> root, ws;  // defaults as for seed
   std::optional<std::string> artifact;
-  bool list = false;  // every shared file, not only the unsafe ones
+  bool list = false;    // every shared file, not only the unsafe ones
+  bool repair = false;  // remove the files seeded from a root changed after T0
 };
 int cmd_verify(const VerifyArgs& args);
 

@@ -92,7 +92,10 @@ int main(int argc, char** argv) {
       ".rmeta, .so, .a, executables) are hardlinked, all others copied (a reflink where the "
       "filesystem can) so that a build in <ws> can never change the root through a shared inode. "
       "Skip rules leave out what is not worth seeding (.o, .d, incremental/). Files already in "
-      "<ws> are kept; an interrupted run leaves no half-written file and a rerun completes it.");
+      "<ws> are kept; an interrupted run leaves no half-written file and a rerun completes it.\n\n"
+      "The workspace gets the root as it was when the seeding began (T0, recorded in the state dir "
+      "and kept for that workspace dir): a file the root's build writes after T0 is left out, so "
+      "cargo rebuilds that unit in <ws> from <ws>'s own sources. The summary counts and names them.");
   seed_cmd->add_option("root", seed.root, kRootHelp);
   seed_cmd->add_option("ws", seed.ws, kWsHelp);
   seed_cmd->add_option("--artifact", seed.artifact, "Seed only this artifact (e.g. cargo)");
@@ -100,7 +103,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 1024u));
   seed_cmd->add_flag("--no-skip", seed.no_skip, "Ignore the skip rules: seed every file");
   seed_cmd->add_flag("--dry-run", seed.dry_run, "Walk and report what would be done; create nothing");
-  seed_cmd->add_flag("--force", seed.force, "Seed even while a build holds the root's cargo lock");
+  seed_cmd->add_flag("--force", seed.force,
+                     "Seed even while a build holds the root's cargo lock (T0 falls in that build)");
   seed_cmd->add_flag("--no-sync-mtimes", seed.no_sync_mtimes, kNoSyncHelp);
   seed_cmd->add_flag("--no-hardlinks", seed.no_hardlinks, kNoHardlinksHelp);
   add_pace(seed_cmd, seed.pace, "normal");
@@ -128,13 +132,17 @@ int main(int argc, char** argv) {
       "anything written lands in <ws>/target, and a file shared with the root is copied first, so "
       "the root never changes. A daemon links the files into <ws>/target meanwhile; when it is "
       "done the mount goes away and <ws>/target is a plain directory. `seedfs unmount` stops early; "
-      "a later `seedfs mount` resumes (also after a crash). Do not rebuild the root while mounted.");
+      "a later `seedfs mount` resumes (also after a crash).\n\n"
+      "Build in the root at any time: the view shows the root as it was when the mount began (T0, "
+      "kept for this workspace dir), never a file the root writes after it, so cargo rebuilds "
+      "those units in <ws> from <ws>'s own sources (`seedfs status` counts them).");
   mount_cmd->add_option("root", mount.root, kRootHelp);
   mount_cmd->add_option("ws", mount.ws, kWsHelp);
   mount_cmd->add_option("--artifact", mount.artifact, "Mount only this artifact (e.g. cargo)");
   mount_cmd->add_option("--workers", mount.workers, "Materializer threads (default: config)")
       ->check(CLI::Range(1u, 1024u));
-  mount_cmd->add_flag("--force", mount.force, "Mount even while a build holds the root's cargo lock");
+  mount_cmd->add_flag("--force", mount.force,
+                      "Mount even while a build holds the root's cargo lock (T0 falls in that build)");
   mount_cmd->add_flag("--no-sync-mtimes", mount.no_sync_mtimes, kNoSyncHelp);
   mount_cmd->add_flag("--no-hardlinks", mount.no_hardlinks, kNoHardlinksHelp);
   add_pace(mount_cmd, mount.pace, "low (config: priority)");
@@ -173,18 +181,26 @@ int main(int argc, char** argv) {
   add_common(unmount_cmd, unmount.common);
 
   VerifyArgs verify;
-  auto* verify_cmd = app.add_subcommand("verify", "Which files of <ws> still share an inode with <root>, and whether any should not");
+  auto* verify_cmd = app.add_subcommand(
+      "verify", "Whether <ws> shares an inode it should not with <root>, and holds nothing the root wrote after T0");
   verify_cmd->footer(
       "\nA hardlinked file is one file with two names: a write to it in the workspace is a write "
       "to the root's file. The link rules share only what rustc, cargo and the linkers replace "
       "rather than rewrite; verify counts those (and cargo's second names for them in "
       "target/<profile>/), and lists as unsafe any other shared file (a fingerprint, a "
-      "build-script output, a binary: what `cp -al` leaves). Exit 0 when none is unsafe, 1 when "
-      "some are.");
+      "build-script output, a binary: what `cp -al` leaves).\n\nIt also checks that no file "
+      "seeded from the root (a hardlink of the root's file, or a copy with its size and mtime) was "
+      "written in the root after T0, the instant the workspace's seeding began (recorded in the "
+      "state dir; for a workspace seeded before seedfs recorded it, the workspace dir's birth "
+      "time): such a file is the root's newer build, which cargo in the workspace would take as "
+      "Fresh for the workspace's own sources. --repair removes them, and cargo rebuilds those units "
+      "in the workspace.\n\nExit 0 when nothing is unsafe or newer than T0, 1 when something is.");
   verify_cmd->add_option("root", verify.root, kRootHelp);
   verify_cmd->add_option("ws", verify.ws, kWsHelp);
   verify_cmd->add_option("--artifact", verify.artifact, "Only this artifact (e.g. cargo)");
   verify_cmd->add_flag("--list", verify.list, "List every shared file");
+  verify_cmd->add_flag("--repair", verify.repair,
+                       "Remove the files seeded from the root after T0 (cargo rebuilds their units)");
   add_common(verify_cmd, verify.common);
 
   HookArgs hook;

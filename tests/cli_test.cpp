@@ -267,6 +267,82 @@ TEST_F(Cli, VerifyFindsSharedInodesAndTheUnsafeOnes) {
   EXPECT_EQ(test::diff(seeded_reference(), test::snapshot(ws3 / "target")), "");
 }
 
+// A workspace poisoned as an older seedfs left it: the root rebuilt a unit
+// after the seeding began, and its new rlib (a hardlink) and fingerprint (a
+// copy, its mtime kept) went into the workspace. verify finds them from the
+// recorded T0, or without a record from the workspace dir's birth, and
+// --repair removes them, so that cargo rebuilds that unit there.
+TEST_F(Cli, VerifyFindsFilesTheRootWroteAfterT0AndRepairs) {
+  make_root(3);
+  Result seed = run({"seed", root.string(), ws.string(), "--json"});
+  ASSERT_EQ(seed.rc, 0) << show(seed);
+  EXPECT_EQ(test::json_value(seed.out, "artifacts.0.t0_resumed"), "false") << seed.out;
+  Result clean = run({"verify", root.string(), ws.string()});
+  EXPECT_EQ(clean.rc, 0) << show(clean);
+  EXPECT_NE(clean.out.find("no file seeded from the root was written there after T0"), std::string::npos) << clean.out;
+
+  // The root's cargo rebuilds c1 after T0; an older seedfs brings it over.
+  auto t = root / "target/debug";
+  write_file(t / "deps/libc1-1.rlib.new", "new rlib c1");
+  stdfs::rename(t / "deps/libc1-1.rlib.new", t / "deps/libc1-1.rlib");
+  write_file(t / ".fingerprint/c1-1/lib-c1", "new fp c1");
+  root_before = test::snapshot(root / "target");
+  auto w = ws / "target/debug";
+  stdfs::remove(w / "deps/libc1-1.rlib");
+  ASSERT_EQ(::link((t / "deps/libc1-1.rlib").c_str(), (w / "deps/libc1-1.rlib").c_str()), 0);
+  stdfs::remove(w / ".fingerprint/c1-1/lib-c1");
+  Result cp = test::run_process({"cp", "-p", (t / ".fingerprint/c1-1/lib-c1").string(), (w / ".fingerprint/c1-1/lib-c1").string()});
+  ASSERT_EQ(cp.rc, 0) << show(cp);
+
+  for (bool with_record : {true, false}) {
+    if (!with_record) {
+      // Seeded by a seedfs that kept no T0: the workspace dir's birth stands in.
+      for (auto& e : stdfs::recursive_directory_iterator(tmp / "state"))
+        if (e.path().extension() == ".t0") stdfs::remove(e.path());
+    }
+    Result v = run({"verify", root.string(), ws.string(), "--json"});
+    EXPECT_EQ(v.rc, 1) << show(v);
+    EXPECT_EQ(test::json_value(v.out, "artifacts.0.t0_from"), with_record ? "record" : "workspace dir birth time") << v.out;
+    std::string newer = test::json_value(v.out, "artifacts.0.newer_than_t0");
+    EXPECT_NE(newer.find("debug/deps/libc1-1.rlib"), std::string::npos) << v.out;
+    EXPECT_NE(newer.find("debug/.fingerprint/c1-1/lib-c1"), std::string::npos) << v.out;
+    EXPECT_EQ(newer.find("c0"), std::string::npos) << v.out;
+  }
+  Result human = run({"verify", root.string(), ws.string()});
+  EXPECT_EQ(human.rc, 1);
+  EXPECT_NE(human.out.find("`seedfs verify --repair` removes them"), std::string::npos) << human.out;
+  Result repair = run({"verify", root.string(), ws.string(), "--repair"});
+  EXPECT_EQ(repair.rc, 0) << show(repair);
+  EXPECT_FALSE(stdfs::exists(w / "deps/libc1-1.rlib"));
+  EXPECT_FALSE(stdfs::exists(w / ".fingerprint/c1-1/lib-c1"));
+  EXPECT_TRUE(stdfs::exists(w / "deps/libc0-1.rlib"));
+  EXPECT_EQ(run({"verify", root.string(), ws.string()}).rc, 0);
+}
+
+// A rerun of seed on the same workspace dir keeps its first T0: what the root
+// changed in between stays out (a new T0 would mix two instants' units).
+TEST_F(Cli, SeedAgainKeepsTheWorkspacesT0) {
+  make_root(3);
+  Result first = run({"seed", root.string(), ws.string(), "--json"});
+  ASSERT_EQ(first.rc, 0) << show(first);
+  std::string t0 = test::json_value(first.out, "artifacts.0.t0_ns");
+  auto t = root / "target/debug";
+  write_file(t / ".fingerprint/c2-1/lib-c2", "rewritten after T0");
+  write_file(t / ".fingerprint/c3-1/lib-c3", "a unit built after T0");
+  root_before = test::snapshot(root / "target");
+  stdfs::remove(ws / "target/debug/.fingerprint/c2-1/lib-c2");  // as if the first run was cut short
+  Result again = run({"seed", root.string(), ws.string(), "--json"});
+  ASSERT_EQ(again.rc, 0) << show(again);
+  EXPECT_EQ(test::json_value(again.out, "artifacts.0.t0_ns"), t0) << again.out;
+  EXPECT_EQ(test::json_value(again.out, "artifacts.0.t0_resumed"), "true") << again.out;
+  EXPECT_EQ(test::json_value(again.out, "artifacts.0.changed_after_t0"), "2") << again.out;
+  EXPECT_FALSE(stdfs::exists(ws / "target/debug/.fingerprint/c2-1/lib-c2"));
+  EXPECT_FALSE(stdfs::exists(ws / "target/debug/.fingerprint/c3-1"));
+  Result human = run({"seed", root.string(), ws.string()});
+  EXPECT_NE(human.out.find("root changed after seeding began (T0): 2 entries"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("changed: debug/.fingerprint/c3-1"), std::string::npos) << human.out;
+}
+
 TEST_F(Cli, VerifyRefusesALiveView) {
   SEEDFS_REQUIRE_FUSE_OR_SKIP();
   make_root(40);
