@@ -199,6 +199,12 @@ std::error_code publish(int fd, bool is_tmpfile, const std::string& tmp, int dst
   return ec;
 }
 
+// The root's entry is not as it was at T0 (changed, or gone): nothing is made.
+std::error_code left_out(Done& done) {
+  done = {Outcome::changed, 0};
+  return {};
+}
+
 // Whether the open root file `fd` is as it was at `t0`.
 bool as_at(const Instant& t0, int fd, Rewrites how, struct statx& sx, std::error_code& ec) {
   if ((ec = sys::statx_at(fd, "", sx))) return false;
@@ -229,7 +235,7 @@ std::error_code copy_new(int src_dir, const char* src_name, int dst_dir, const c
   std::error_code ec;
   UniqueFd src = sys::open_at(src_dir, src_name, O_RDONLY | O_NOFOLLOW, 0, ec);
   if (!src) {
-    if (ec.value() == ENOENT) return done = {Outcome::changed, 0}, std::error_code{};  // gone from the root
+    if (ec.value() == ENOENT) return left_out(done);  // gone from the root
     return ec;
   }
   struct statx sx {};
@@ -247,7 +253,7 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
                           const Instant* t0, Rewrites how) {
   struct statx sx {};
   std::error_code judged;
-  if (t0 && !as_at(*t0, src_fd, how, sx, judged)) return judged ? judged : (done = {Outcome::changed, 0}, judged);
+  if (t0 && !as_at(*t0, src_fd, how, sx, judged)) return judged ? judged : left_out(done);
   for (;;) {
     bool is_tmpfile = g_tmpfile_works.load(std::memory_order_relaxed);
     std::error_code ec;
@@ -279,7 +285,7 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
     // was copied (a fingerprint, by the root's cargo) has moved its times.
     if (t0 && !as_at(*t0, src_fd, how, sx, ec)) {
       drop_named();
-      return ec ? ec : (done = {Outcome::changed, 0}, ec);
+      return ec ? ec : left_out(done);
     }
     bool existed = false;
     ec = publish(out.get(), is_tmpfile, tmp, dst_dir, dst_name, mode, existed);
@@ -313,18 +319,18 @@ std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
     std::error_code ec;
     UniqueFd src = sys::open_at(src_dir, src_name, O_PATH | O_NOFOLLOW, 0, ec);
     if (!src) {
-      if (ec.value() == ENOENT) return done = {Outcome::changed, 0}, std::error_code{};  // gone from the root
+      if (ec.value() == ENOENT) return left_out(done);  // gone from the root
       return ec;
     }
     struct statx sx {};
-    if (!as_at(t0, src.get(), how, sx, ec)) return ec ? ec : (done = {Outcome::changed, 0}, ec);
-    if (!S_ISREG(sx.stx_mode)) return done = {Outcome::changed, 0}, std::error_code{};  // replaced by another type
+    if (!as_at(t0, src.get(), how, sx, ec)) return ec ? ec : left_out(done);
+    if (!S_ISREG(sx.stx_mode)) return left_out(done);  // replaced by another type
     if (link_fd(src.get(), dst_dir, dst_name) == 0) {
       done = {Outcome::linked, sx.stx_size};
       return {};
     }
     if (errno == EEXIST) return done = {Outcome::kept, 0}, std::error_code{};
-    if (errno == ENOENT && sx.stx_nlink <= 1) return done = {Outcome::changed, 0}, std::error_code{};  // deleted meanwhile
+    if (errno == ENOENT && sx.stx_nlink <= 1) return left_out(done);  // deleted meanwhile
     if (!link_impossible(errno)) return last_error();
   }
   return copy_new(src_dir, src_name, dst_dir, dst_name, how, t0, done, /*reflink_only=*/false, pacer);
@@ -339,11 +345,11 @@ std::error_code copy_symlink(int src_dir, const char* src_name, int dst_dir,
   std::error_code ec = sys::statx_at(src_dir, src_name, before);
   if (!ec) ec = sys::read_link_at(src_dir, src_name, target);
   if (!ec) ec = sys::statx_at(src_dir, src_name, after);
-  if (ec.value() == ENOENT || ec.value() == EINVAL) return done = {Outcome::changed, 0}, std::error_code{};
+  if (ec.value() == ENOENT || ec.value() == EINVAL) return left_out(done);  // gone, or not a symlink now
   if (ec) return ec;
   if (!t0.shows(before, Rewrites::in_place) || after.stx_ino != before.stx_ino ||
       !t0.shows(after, Rewrites::in_place))
-    return done = {Outcome::changed, 0}, std::error_code{};
+    return left_out(done);
   if (::symlinkat(target.c_str(), dst_dir, dst_name) != 0) {
     if (errno == EEXIST) return done = {Outcome::kept, 0}, std::error_code{};
     return last_error();
