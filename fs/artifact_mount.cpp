@@ -31,6 +31,7 @@ ArtifactMount::~ArtifactMount() {
   stop();
   if (supervisor_.joinable()) supervisor_.join();
   seeder_.reset();   // joins its workers before the view they call into goes
+  if (overlay_) overlay_->watch.reset();  // tells the session: before the session goes
   session_.reset();  // unmounts if still mounted, joins the loop
 }
 
@@ -57,6 +58,10 @@ std::error_code ArtifactMount::mount(std::string& why) {
   if ((ec = session_->mount(s_.ws_dir.string(), Overlay::operations(), overlay_.get(), "seedfs")))
     return why = "cannot mount the view over " + s_.ws_dir.string(), ec;
   overlay_->session = session_->session();
+  overlay_->watch = std::make_unique<RootWatch>(layers_->lower(), [ov = overlay_.get()](const std::string& dir,
+                                                                                    const std::string& name) {
+    ov->root_changed(dir, name);
+  });
   // Only a process with CAP_SYS_ADMIN may hand the kernel backing files.
   overlay_->io.want(s_.passthrough && ::geteuid() == 0);
   passthrough::install(session_->session(), [](void* ov) -> passthrough::IoModes& {
@@ -167,6 +172,7 @@ void ArtifactMount::unmount_and_drain(Phase final_phase) {
   }
   while (!session_->wait_for(std::chrono::milliseconds(500))) {
   }
+  overlay_->watch.reset();  // nothing is cached any more
   overlay_->close_orphaned_handles();
   spdlog::info("{} {}: {}", final_phase == Phase::done ? "done" : "stopped", s_.artifact.name,
                s_.ws_dir.string());

@@ -118,6 +118,21 @@ void NodeTable::detach(fuse_ino_t ino) {
   if (n->attached && n->parent) detach_locked(n->parent, n->name);
 }
 
+std::optional<NodeTable::Known> NodeTable::find(const std::string& rel) {
+  std::lock_guard lock(mu_);
+  Node* n = &root_;
+  for (size_t start = 0; start <= rel.size();) {
+    size_t slash = rel.find('/', start);
+    if (slash == std::string::npos) slash = rel.size();
+    auto it = n->children.find(rel.substr(start, slash - start));
+    if (it == n->children.end()) return std::nullopt;
+    n = it->second;
+    start = slash + 1;
+  }
+  if (n == &root_) return std::nullopt;
+  return Known{id(n->parent), id(n), n->lower_ino};
+}
+
 void NodeTable::move(fuse_ino_t parent, const std::string& name, fuse_ino_t new_parent,
                      const std::string& new_name) {
   std::lock_guard lock(mu_);

@@ -69,6 +69,14 @@ class NodeTable {
   void detach(fuse_ino_t parent, const std::string& name);
   // The same for a node: its path gets a new node on the next lookup.
   void detach(fuse_ino_t ino);
+  // The node at `rel` (a path the kernel walked) and its parent, if the kernel
+  // knows one there, with the root's inode it was looked up as (0: found in
+  // the workspace dir).
+  struct Known {
+    fuse_ino_t parent, node;
+    ino_t lower_ino;
+  };
+  std::optional<Known> find(const std::string& rel);
   // rename: the node keeps its identity under its new name.
   void move(fuse_ino_t parent, const std::string& name, fuse_ino_t new_parent,
             const std::string& new_name);

@@ -187,6 +187,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     fuse_reply_entry(req, &e);
     return;
   }
+  if (f.layer == Layer::lower && o.watch) o.watch->watch(parent_of(w->rel));
   reply_entry(req, parent, name, f, lower_dir_at(o, *w, f));
 }
 
@@ -774,6 +775,7 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
   std::lock_guard lock(l->mu);
   // The workspace dir may have been created since the listing was taken.
   if (!l->upper && !fresh) l->upper = sys::open_dir(o.layers.upper(), at(l->where.rel), ec);
+  if (l->lower && o.watch) o.watch->watch(l->where.rel);  // the kernel is given the root's entries
   std::vector<char> buf(size);
   size_t used = 0;
   for (size_t i = static_cast<size_t>(off); i < l->entries.size(); ++i) {
@@ -911,6 +913,18 @@ const fuse_lowlevel_ops kOps = [] {
 }  // namespace
 
 const fuse_lowlevel_ops& Overlay::operations() { return kOps; }
+
+void Overlay::root_changed(const std::string& dir, const std::string& name) {
+  std::string rel = join(dir, name);
+  auto known = nodes.find(rel);
+  if (!known || !known->lower_ino) return;  // unknown, or the workspace's own file: the root's change is hidden
+  struct statx sx {};
+  bool same = !sys::statx_at(layers.lower(), rel.c_str(), sx) && sx.stx_ino == known->lower_ino &&
+              layers.as_at_t0(rel, sx);
+  if (same || layers.find_upper(rel)) return;  // another seedfs's hardlink, or materialized meanwhile
+  nodes.detach(known->node);
+  if (session) fuse_lowlevel_notify_inval_entry(session, known->parent, name.c_str(), name.size());
+}
 
 void Overlay::close_orphaned_handles() {
   std::lock_guard lock(handles_mu);

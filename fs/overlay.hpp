@@ -17,6 +17,7 @@
 #include "fs/layers.hpp"
 #include "fs/nodes.hpp"
 #include "fs/passthrough.hpp"
+#include "fs/root_watch.hpp"
 
 namespace seedfs::fs {
 
@@ -49,6 +50,13 @@ struct Overlay {
   // The handles the kernel has open (see close_orphaned_handles).
   std::mutex handles_mu;
   std::unordered_set<void*> file_handles;
+  // The root's directories whose entries the kernel was shown (fs/root_watch.hpp).
+  std::unique_ptr<RootWatch> watch;
+  // The root changed entry `name` of its dir `dir`: if the kernel holds that
+  // name as the root's entry and it no longer is what it was at T0, or the
+  // inode looked up, the kernel's entry is dropped (from RootWatch's thread).
+  void root_changed(const std::string& dir, const std::string& name);
+
   // Directory listings being read, by node (see overlay.cpp, "directories").
   std::mutex listings_mu;
   std::unordered_map<fuse_ino_t, std::shared_ptr<Listing>> listings;

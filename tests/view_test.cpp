@@ -617,6 +617,27 @@ TEST_P(ViewT0, ANameLookedUpBeforeTheRootChangedItNeverServesTheNewFile) {
   }
 }
 
+// cargo's freshness check only stats a unit's outputs: a name the kernel
+// cached (for an hour) must not keep saying "here" once the root replaced
+// it, even if nothing opens it (fs/root_watch.hpp).
+TEST_P(ViewT0, ACachedNameTheRootReplacedIsDroppedWithoutAnOpen) {
+  mount(keep ? 0us : 1s, 1);
+  auto rlib = ws / "debug/deps/libcrate9-1.rlib", rmeta = ws / "debug/deps/libcrate9-1.rmeta";
+  struct stat st {};
+  ASSERT_EQ(::lstat(rlib.c_str(), &st), 0);
+  ASSERT_EQ(::lstat(rmeta.c_str(), &st), 0);
+  rebuild_in_root(root, 9);  // replaces the rlib, not the rmeta
+  root_before = test::snapshot(root);
+  if (linked("debug/deps/libcrate9-1.rlib")) GTEST_SKIP() << "materialized before the root changed it";
+  bool dropped = false;
+  for (auto until = std::chrono::steady_clock::now() + 30s; !dropped && std::chrono::steady_clock::now() < until;) {
+    dropped = ::lstat(rlib.c_str(), &st) != 0 && errno == ENOENT;
+    if (!dropped) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(dropped) << "the kernel still shows the root's replaced library";
+  EXPECT_EQ(::lstat(rmeta.c_str(), &st), 0) << "an untouched name was dropped";
+}
+
 // The root's `cargo clean` while the materializer walks it: what it removed
 // is left out, and the materialization completes without a failure.
 TEST_F(View, TheRootCleanedDuringMaterializationIsNoFailure) {
