@@ -37,6 +37,9 @@ bool compile_rules(Artifact& a, std::string* bad_key, std::string* error) {
   auto copy = GlobSet::compile(a.copy, &index, error);
   if (!copy) return *bad_key = "copy", false;
   a.skip_rules = std::move(*skip);
+  auto second = GlobSet::compile(a.second_names, &index, error);
+  if (!second) return *bad_key = "second_names", false;  // built in: never
+  a.second_name_rules = std::move(*second);
   a.replaced_rules = *link;
   a.link_rules = std::move(*link);
   a.copy_rules = std::move(*copy);
@@ -250,8 +253,9 @@ const Artifact* Config::find(std::string_view name) const {
 
 bool Artifact::only_replaced(std::string_view rel, unsigned mode) const {
   if (replaced_rules.matches(rel, false)) return true;
-  if (copy_rules.matches(rel, false) || !executables_replaced) return false;
-  return (mode & 0111) != 0;
+  if (copy_rules.matches(rel, false)) return false;
+  if (second_name_rules.matches(rel, false)) return true;
+  return executables_replaced && (mode & 0111) != 0;
 }
 
 void Artifact::drop_hardlinks() {
@@ -308,6 +312,11 @@ Config builtin() {
       // target/<profile>/<bin> a second name of the deps/ file it built or
       // reused. Through a shared inode, each would change the root's binary.
       false));
+  // The libraries' second names: cargo links target/<profile>/libfoo.rlib to
+  // deps/libfoo-<hash>.rlib (an .so or .a for other crate types), and removes
+  // and links it again; another seedfs hardlinking the deps/ name moves the
+  // shared inode's ctime, which must not hide the second name (seeding/instant.hpp).
+  cfg.artifacts.front().second_names = {"**/*.rlib", "**/*.rmeta", "**/*.so", "**/*.dylib", "**/*.dll", "**/*.a"};
   // Its symlinks point into the old tree; every file is copied (a reflink where possible).
   cfg.artifacts.push_back(make_artifact("npm", "node_modules", {"**/.bin/**"}, {}, {}, false));
   for (auto& a : cfg.artifacts) {

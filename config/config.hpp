@@ -64,6 +64,11 @@ struct Artifact {
   // what tools only ever replace, whether or not it is hardlinked here.
   GlobSet replaced_rules;
   bool executables_replaced = true;
+  // Other names of such files, which the link rules need not name (they are
+  // not hardlinked: their inode is linked as the first name): cargo's second
+  // names for the libraries in deps/, target/<profile>/libfoo.rlib. Built in.
+  std::vector<std::string> second_names;
+  GlobSet second_name_rules;
   std::map<std::string, std::string> origin;   // key -> the file it came from, or kBuiltin
 
   // No link rules: every file is copied (a reflink where the filesystem can).

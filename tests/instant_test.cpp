@@ -203,6 +203,8 @@ TEST(SeederT0, LeavesOutWhatTheRootChangedAfterT0) {
   write_file(root / "debug/build/gone-1/output", "gone", 0644, kOld);
   write_file(root / "debug/deps/libgone-1.rlib", "gone", 0644, kOld);
   fs::create_symlink("deps/libre-1.rlib", root / "debug/latest.rlib");
+  // cargo's second name of a library (uplifted): the same inode as the deps/ one.
+  ASSERT_EQ(::link((root / "debug/deps/libshared-1.rlib").c_str(), (root / "debug/libshared.rlib").c_str()), 0);
   Instant t0 = t0_after_a_tick(root);
 
   // The root's cargo rebuilds `re` and the app after T0.
@@ -225,7 +227,8 @@ TEST(SeederT0, LeavesOutWhatTheRootChangedAfterT0) {
   T0Run r = seed_as_of(root, ws, t0);
   ASSERT_FALSE(r.failure) << r.failure->to_string();
   for (const char* kept : {"debug/deps/libkept-1.rlib", "debug/deps/libkept-1.rmeta",
-                           "debug/.fingerprint/kept-1/lib-kept", "debug/deps/libshared-1.rlib"})
+                           "debug/.fingerprint/kept-1/lib-kept", "debug/deps/libshared-1.rlib",
+                           "debug/libshared.rlib"})
     EXPECT_TRUE(fs::exists(ws / kept)) << kept;
   EXPECT_EQ(test::read_file(ws / "debug/deps/libshared-1.rlib"), "shared rlib");
   for (const char* left : {"debug/deps/libre-1.rlib", "debug/.fingerprint/re-1/lib-re",
