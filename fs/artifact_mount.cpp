@@ -36,6 +36,9 @@ ArtifactMount::~ArtifactMount() {
 }
 
 std::error_code ArtifactMount::mount(std::string& why) {
+  // spdlog makes its default logger on first use: here, before the threads
+  // that log (the view's, the materializer's) can race to make it.
+  spdlog::default_logger_raw();
   std::error_code ec;
   sys::UniqueFd lower = sys::open_dir(AT_FDCWD, s_.root_dir.c_str(), ec);
   if (!lower) return why = "cannot open " + s_.root_dir.string(), ec;

@@ -38,6 +38,11 @@ using namespace e2e;
 constexpr const char* kModel = "e2e-model";
 constexpr const char* kRootSuffix = "-root-edit";
 constexpr const char* kChangedLine = "root changed after seeding began";
+// The materializer's pause per file (µs) where a test acts while it runs:
+// 200 ms on 2 workers is ~75 s for the debug profile's ~760 files, longer
+// than the root's rebuild and the worktree's builds even in a sanitizer build
+// on a loaded machine; a stop or an unmount cuts it short.
+constexpr int kSlow = 200000;
 
 class RootChanges : public CargoE2E {
  protected:
@@ -177,7 +182,7 @@ class RootChangesModes : public RootChanges, public ::testing::WithParamInterfac
 // the app, and runs the worktree's code.
 TEST_P(RootChangesModes, RootRebuiltDuringSeedingIsNotShown) {
   ASSERT_NO_FATAL_FAILURE(make_worktree());
-  ASSERT_NO_FATAL_FAILURE(mount(50000));
+  ASSERT_NO_FATAL_FAILURE(mount(kSlow));
   ASSERT_NO_FATAL_FAILURE(root_edits_and_rebuilds());
   expect_still_running();
   Build b = cargo({"build", "-v"}, ws);
@@ -202,7 +207,7 @@ TEST_P(RootChangesModes, RootRebuiltDuringSeedingIsNotShown) {
 // app and runs the worktree's code.
 TEST_P(RootChangesModes, WorktreeBuiltBeforeTheRootsRebuild) {
   ASSERT_NO_FATAL_FAILURE(make_worktree());
-  ASSERT_NO_FATAL_FAILURE(mount(50000));
+  ASSERT_NO_FATAL_FAILURE(mount(kSlow));
   Build first = cargo({"build", "-v"}, ws);
   expect_all_fresh(first);
   expect_worktree_value();
@@ -229,7 +234,7 @@ INSTANTIATE_TEST_SUITE_P(Mode, RootChangesModes, ::testing::Values(false, true),
 // the mount is resumed at full speed, with the same T0.)
 TEST_F(RootChanges, RootRebuiltWhileMaterializingThenWait) {
   ASSERT_NO_FATAL_FAILURE(make_worktree());
-  ASSERT_NO_FATAL_FAILURE(mount(200000));
+  ASSERT_NO_FATAL_FAILURE(mount(kSlow));
   ASSERT_NO_FATAL_FAILURE(root_edits_and_rebuilds());
   expect_still_running();  // the root rebuilt while the materializer ran
   Result un = seedfs({"unmount", ws.string()});
@@ -258,7 +263,7 @@ TEST_F(RootChanges, RootRebuiltWhileMaterializingThenWait) {
 // made after T0 is neither shown nor materialized.
 TEST_F(RootChanges, CleanInTheRootDuringSeeding) {
   ASSERT_NO_FATAL_FAILURE(make_worktree());
-  ASSERT_NO_FATAL_FAILURE(mount(50000));
+  ASSERT_NO_FATAL_FAILURE(mount(kSlow));
   Result clean = run({"cargo", "clean", "-p", kModel}, root);
   ASSERT_EQ(clean.rc, 0) << clean.out;
   expect_still_running();
@@ -286,9 +291,9 @@ TEST_F(RootChanges, CargoCheckLoopInTheRootDuringSeeding) {
   Build checked = cargo({"check", "-v"}, root);
   ASSERT_EQ(checked.result.rc, 0) << checked.result.out;
   ASSERT_NO_FATAL_FAILURE(make_worktree());
-  // 100 ms a file: the root's rebuild below comes ~20 s after the mount, long
-  // before the materializer reaches e2e-model's outputs.
-  ASSERT_NO_FATAL_FAILURE(mount(100000));
+  // The root's rebuild below comes ~20 s after the mount (the check loop runs
+  // first), long before the materializer reaches e2e-model's outputs.
+  ASSERT_NO_FATAL_FAILURE(mount(3 * kSlow / 2));
   auto loop = std::async(std::launch::async, [&] {
     std::vector<Build> checks;
     for (int i = 0; i < 5; ++i) {
@@ -404,7 +409,7 @@ INSTANTIATE_TEST_SUITE_P(Count, RootChangesParallel, ::testing::Values(2, 8),
 // e2e-model and the app and runs its own code.
 TEST_F(RootChanges, KillDuringSeedingResumesWithTheSameT0) {
   ASSERT_NO_FATAL_FAILURE(make_worktree());
-  ASSERT_NO_FATAL_FAILURE(mount(50000));
+  ASSERT_NO_FATAL_FAILURE(mount(kSlow));
   ASSERT_NO_FATAL_FAILURE(root_edits_and_rebuilds());
   expect_still_running();
   std::string st = status_json();
