@@ -24,7 +24,9 @@ seeding::Rewrites Layers::rewrites(std::string_view rel, mode_t mode) const {
 }
 
 bool Layers::as_at_t0(std::string_view rel, const struct statx& sx) const {
-  if (t0_.shows(sx, rewrites(rel, sx.stx_mode))) return true;
+  // Only a ctime after T0 depends on how tools change the file: the globs
+  // that tell it are matched only then.
+  if (t0_.shows(sx, seeding::Rewrites::in_place) || t0_.shows(sx, rewrites(rel, sx.stx_mode))) return true;
   note_changed(rel);
   return false;
 }

@@ -33,12 +33,13 @@ from benchlib import add_place_args, dev_fuse_open_to_all, median, place_text, p
 
 
 def compare(a, fs, ws_fs, rows):
-    benches = {}
-    for name, binary in (("baseline", a.baseline), ("this build", a.seedfs)):
-        args = copy.copy(a)
-        args.seedfs = binary
-        benches[name] = bench_mount.Bench(args, fs, ws_fs)
-    # One Bench made the user's dirs; the other must share them, not make them again.
+    # One Bench makes the user's dirs and toolchain; the other is its copy
+    # with the other binary.
+    base = bench_mount.Bench(a, fs, ws_fs)
+    base.seedfs = a.baseline
+    this = copy.copy(base)
+    this.seedfs = a.seedfs
+    benches = {"baseline": base, "this build": this}
     root = bench_mount.make_tree(benches["baseline"], a.scale)
     plain = benches["baseline"].new_dir("plain")
     benches["baseline"].seed(root, plain)

@@ -66,15 +66,17 @@ std::error_code save_instant(const std::filesystem::path& file, int ws_dir_fd, I
   std::string id;
   if (auto ec = sys::dir_identity(ws_dir_fd, id)) return ec;
   std::string text = "U " + id + "\nT0 " + std::to_string(t0.ns()) + "\n# " + t0.to_string() + "\n";
-  // Whole or not at all, and on disk before the workspace is changed: a crash
-  // right after must find it.
+  // Whole or not at all (renamed into place), and written before the
+  // workspace is changed: a daemon killed right after finds it. (Not synced
+  // to the disk, as the journal is not: a power cut loses the workspace's
+  // page cache too.)
   std::error_code ec;
   std::filesystem::create_directories(file.parent_path(), ec);
   if (ec) return ec;
   std::string tmp = file.string() + ".tmp";
   sys::UniqueFd fd = sys::open_at(AT_FDCWD, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600, ec);
   if (!fd) return ec;
-  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) || ::fsync(fd.get()) != 0 ||
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
       ::rename(tmp.c_str(), file.c_str()) != 0) {
     ec = sys::last_error();
     ::unlink(tmp.c_str());

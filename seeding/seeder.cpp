@@ -449,7 +449,11 @@ struct Seeder::Impl {
       done.outcome = *method == config::Method::link ? Outcome::linked : Outcome::copied;
       return {};
     }
-    Rewrites how = art.only_replaced(child, have_stat ? sx.stx_mode : 0) ? Rewrites::replace_only : Rewrites::in_place;
+    // What the link rules name is only ever replaced (no more globs to match
+    // for the most of a target's files); for the rest, ask.
+    Rewrites how = *method == config::Method::link || art.only_replaced(child, have_stat ? sx.stx_mode : 0)
+                       ? Rewrites::replace_only
+                       : Rewrites::in_place;
     std::error_code ec;
     went = guarded(child, EntryKind::file, [&] {
       bool claimed = false;
