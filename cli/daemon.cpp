@@ -109,7 +109,8 @@ class Daemon {
         return kFailed;  // the mounts made so far unmount as they are destroyed
       }
       spdlog::info("mounted {}: {} shows {} as it was at T0 = {}{}", a.artifact->name, a.ws_dir.string(),
-                   a.root_dir.string(), s.t0.to_string(), plan_.t0[i].resumed ? " (the T0 of this workspace's first seeding)" : "");
+                   a.root_dir.string(), s.t0.to_string(),
+                   plan_.t0[i].resumed ? " (the T0 of this workspace's first seeding)" : "");
       mounts_.push_back(std::move(m));
     }
     if (auto ec = control_.listen(plan_.state.socket.string())) {

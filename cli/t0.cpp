@@ -72,8 +72,9 @@ std::optional<CliError> establish_t0(const std::vector<ArtifactDirs>& dirs, cons
     std::error_code ec;
     sys::UniqueFd ws = open_ws_dir(dirs[i], true, ec);
     if (!ws) return CliError{kFailed, "cannot create " + sys::describe(dirs[i].ws_dir.string(), ec)};
-    if ((ec = seeding::save_instant(state.t0_file(dirs[i].artifact->name), ws.get(), t0)))
-      return CliError{kFailed, "cannot record T0 in " + sys::describe(state.t0_file(dirs[i].artifact->name).string(), ec)};
+    auto file = state.t0_file(dirs[i].artifact->name);
+    if ((ec = seeding::save_instant(file, ws.get(), t0)))
+      return CliError{kFailed, "cannot record T0 in " + sys::describe(file.string(), ec)};
   }
   return std::nullopt;
 }

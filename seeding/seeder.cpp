@@ -404,7 +404,8 @@ struct Seeder::Impl {
       Done done;
       const char* op = f.type == DT_LNK ? "symlink" : "link";
       bool went = true;
-      std::error_code ec = f.type == DT_LNK ? copy_link_entry(dir, f, child, done, went) : file_entry(dir, f, child, done, went, op);
+      std::error_code ec = f.type == DT_LNK ? copy_link_entry(dir, f, child, done, went)
+                                            : file_entry(dir, f, child, done, went, op);
       if (ec.value() == ECANCELED && stop) return;  // cancelled in the middle of a paced copy
       if (ec) return fail(child, op, ec);
       if (!went)
@@ -418,7 +419,7 @@ struct Seeder::Impl {
   }
 
   std::error_code copy_link_entry(const DirPair& dir, const FileEntry& f, const std::string& child, Done& done,
-                          bool& went) {
+                                  bool& went) {
     if (opts.dry_run) return done.outcome = Outcome::symlinked, std::error_code{};
     std::error_code ec;
     went = guarded(child, EntryKind::symlink, [&] {
@@ -428,14 +429,14 @@ struct Seeder::Impl {
   }
 
   // A regular file: linked or copied by the rules, as the root had it at T0.
-  std::error_code file_entry(const DirPair& dir, const FileEntry& f, const std::string& child, Done& done, bool& went,
-                       const char*& op) {
+  std::error_code file_entry(const DirPair& dir, const FileEntry& f, const std::string& child, Done& done,
+                             bool& went, const char*& op) {
     auto method = art.method_for(child, std::nullopt);
     // Copies need the inode (for its other names, below), and a file whose
     // mode decides its method needs the mode.
     struct statx sx {};
     bool have_stat = false;
-    if (!opts.dry_run && (!method || *method == config::Method::copy)) {
+    if (!method || (!opts.dry_run && *method == config::Method::copy)) {
       if (auto ec = sys::statx_at(dir.src.get(), f.name.c_str(), sx)) {
         if (!gone(ec)) return ec;
         return done.outcome = Outcome::changed, std::error_code{};  // removed from the root after T0
