@@ -33,6 +33,8 @@ from benchlib import add_place_args, dev_fuse_open_to_all, median, place_text, p
 
 
 def compare(a, fs, ws_fs, rows):
+    if a.no_tree:
+        return cargo_and_worktree(a, fs, ws_fs, rows)
     # One Bench makes the user's dirs and toolchain; the other is its copy
     # with the other binary.
     base = bench_mount.Bench(a, fs, ws_fs)
@@ -97,6 +99,16 @@ def compare(a, fs, ws_fs, rows):
         worktree_rows(a, fs, rows)
 
 
+def cargo_and_worktree(a, fs, ws_fs, rows):
+    """--no-tree: only the cargo rows and the worktree row."""
+    base = bench_mount.Bench(a, fs, ws_fs)
+    base.seedfs = a.baseline
+    this = copy.copy(base)
+    this.seedfs = a.seedfs
+    cargo_rows(a, {"baseline": base, "this build": this}, rows)
+    worktree_rows(a, fs, rows)
+
+
 def cargo_rows(a, benches, rows):
     env = dict(benches["baseline"].env, CARGO_NET_OFFLINE="true")
     root = os.path.join(a.cargo_fixture, "main")
@@ -113,6 +125,7 @@ def cargo_rows(a, benches, rows):
             nn = median([timed(cargo) for _ in range(3)])
             b.unmount(ws, remove=False)
             sh(["git", "-C", root, "worktree", "remove", "--force", ws], check=False)
+            print(f"bench: round {rnd} {name}: cargo first {f:.3f} s, no-op {nn:.3f} s", file=sys.stderr)
             if rnd:
                 first[name].append(f)
                 noop[name].append(nn)
@@ -134,8 +147,8 @@ def worktree_rows(a, fs, rows):
             b.a.seedfs = binary
             bench_worktree.run([binary, "hook", "install"], b.root, b.env)
             add, prep, build, units = b.one("seedfs (hook)")
-            if units:
-                print(f"bench: {name}: the worktree's first build compiled {units} units", file=sys.stderr)
+            print(f"bench: round {rnd} {name}: worktree add {add:.3f} s + first build {build:.3f} s, "
+                  f"{units} compiled", file=sys.stderr)
             if rnd:
                 total[name].append(add + prep + build)
     bench_worktree.run([a.seedfs, "hook", "uninstall"], b.root, b.env)
@@ -155,6 +168,7 @@ def main():
     ap.add_argument("--cargo-fixture", help="the e2e fixture dir (tests/e2e/make-fixture.sh)")
     ap.add_argument("--user", default="seedfs-bench", help="the user for the unprivileged row ('' for none)")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--no-tree", action="store_true", help="only the cargo and worktree rows (needs the fixture)")
     add_place_args(ap)
     a = ap.parse_args()
     rows = []
