@@ -205,6 +205,14 @@ std::error_code left_out(Done& done) {
   return {};
 }
 
+// The root's file `name` in `dir`, opened with `flags`; invalid, with `ec`
+// clear, when the root no longer has it (an entry to leave out).
+UniqueFd open_source(int dir, const char* name, int flags, std::error_code& ec) {
+  UniqueFd fd = sys::open_at(dir, name, flags | O_NOFOLLOW, 0, ec);
+  if (!fd && ec.value() == ENOENT) ec.clear();
+  return fd;
+}
+
 // Whether the open root file `fd` is as it was at `t0`.
 bool as_at(const Instant& t0, int fd, Rewrites how, struct statx& sx, std::error_code& ec) {
   if ((ec = sys::statx_at(fd, "", sx))) return false;
@@ -233,11 +241,8 @@ std::error_code copy_new(int src_dir, const char* src_name, int dst_dir, const c
   if (::fstatat(dst_dir, dst_name, &existing, AT_SYMLINK_NOFOLLOW) == 0)
     return done = {Outcome::kept, 0}, std::error_code{};
   std::error_code ec;
-  UniqueFd src = sys::open_at(src_dir, src_name, O_RDONLY | O_NOFOLLOW, 0, ec);
-  if (!src) {
-    if (ec.value() == ENOENT) return left_out(done);  // gone from the root
-    return ec;
-  }
+  UniqueFd src = open_source(src_dir, src_name, O_RDONLY, ec);
+  if (!src) return ec ? ec : left_out(done);
   struct statx sx {};
   if ((ec = sys::statx_at(src.get(), "", sx))) return ec;
   struct stat st = sys::to_stat(sx);
@@ -317,11 +322,8 @@ std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir,
     // The inode is opened, judged, and that inode linked: a name the root
     // replaces meanwhile cannot slip a newer file in.
     std::error_code ec;
-    UniqueFd src = sys::open_at(src_dir, src_name, O_PATH | O_NOFOLLOW, 0, ec);
-    if (!src) {
-      if (ec.value() == ENOENT) return left_out(done);  // gone from the root
-      return ec;
-    }
+    UniqueFd src = open_source(src_dir, src_name, O_PATH, ec);
+    if (!src) return ec ? ec : left_out(done);
     struct statx sx {};
     if (!as_at(t0, src.get(), how, sx, ec)) return ec ? ec : left_out(done);
     if (!S_ISREG(sx.stx_mode)) return left_out(done);  // replaced by another type
