@@ -106,9 +106,11 @@ class CargoE2E : public ::testing::Test {
 
   // A private copy of the fixture as this test's root, for a test that
   // changes its root on purpose. With `only_debug`, its target/ holds the debug profile alone: half the
-  // bytes to copy, hash and delete, for a test that builds nothing else.
-  void use_private_root(bool only_debug = false) {
-    root = tmp / "main";
+  // bytes to copy, hash and delete, for a test that builds nothing else. The
+  // copy goes to `at` (default <tmp>/main).
+  void use_private_root(bool only_debug = false, const stdfs::path& at = {}) {
+    root = at.empty() ? tmp / "main" : at;
+    stdfs::create_directories(root.parent_path());
     if (!only_debug) {
       Result cp = run({"cp", "-a", fixture.string(), root.string()}, tmp.path());
       ASSERT_EQ(cp.rc, 0) << cp.out;
