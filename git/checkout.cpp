@@ -63,3 +63,37 @@ std::optional<std::filesystem::path> main_worktree(const Checkout& c, std::strin
 }
 
 }  // namespace seedfs::git
+
+namespace seedfs::git {
+
+std::optional<std::vector<std::filesystem::path>> worktrees(const Checkout& c, std::string& why) {
+  Output r = run(c.top, {"worktree", "list", "--porcelain", "-z"});
+  if (!r.ok()) {
+    why = "git worktree list in " + c.top.string() + ": " + r.why();
+    return std::nullopt;
+  }
+  // One record per line ("worktree <path>", "bare", "prunable ..."); an empty
+  // one ends each worktree.
+  std::vector<std::filesystem::path> out;
+  std::optional<std::filesystem::path> cur;
+  bool bare = false;
+  auto end_worktree = [&] {
+    std::error_code ec;
+    if (cur && !bare && std::filesystem::is_directory(*cur, ec)) out.push_back(*cur);
+    cur.reset();
+    bare = false;
+  };
+  for (std::string_view rec : split_z(r.out)) {
+    if (rec.empty()) {
+      end_worktree();
+    } else if (rec.rfind("worktree ", 0) == 0) {
+      cur = std::filesystem::path(std::string(rec.substr(9)));
+    } else if (rec == "bare") {
+      bare = true;
+    }
+  }
+  end_worktree();
+  return out;
+}
+
+}  // namespace seedfs::git

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace seedfs::git {
 
@@ -24,5 +25,9 @@ std::optional<Checkout> checkout_of(const std::filesystem::path& dir, std::strin
 // list` names, asked in `c.top`, which may be any dir of the repository);
 // nullopt, with `why`, for a bare repository, which has none.
 std::optional<std::filesystem::path> main_worktree(const Checkout& c, std::string& why);
+
+// Every worktree of the repository whose dir exists, the main worktree first
+// (none for a bare repository's); nullopt, with `why`, when git cannot say.
+std::optional<std::vector<std::filesystem::path>> worktrees(const Checkout& c, std::string& why);
 
 }  // namespace seedfs::git

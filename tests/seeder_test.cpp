@@ -32,6 +32,7 @@ namespace seedfs::seeding {
 namespace {
 
 using test::Snapshot;
+using test::LoopFs;
 using test::TempDir;
 using test::write_file;
 namespace fs = std::filesystem;
@@ -286,42 +287,6 @@ TEST(Seeder, FallsBackToCopiesAcrossFilesystems) {
     expect_copy(root, mnt / "ws", rel);
   EXPECT_EQ(test::diff(before, test::snapshot(root)), "");
 }
-
-// A loop image of `type` mounted at `dir` for the scope (root only).
-class LoopFs {
- public:
-  LoopFs(const fs::path& image, const fs::path& dir, const std::string& type) : dir_(dir) {
-    why_ = mount(image, type);
-    mounted_ = why_.empty();
-  }
-  ~LoopFs() {
-    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-  }
-  const std::string& why_not() const { return why_; }
-
- private:
-  // Empty when mounted, else why not.
-  std::string mount(const fs::path& image, const std::string& type) {
-    if (::geteuid() != 0) return "not root: cannot mount a loop image";
-    std::string mkfs = "mkfs." + type;
-    if (test::run_process({"sh", "-c", "command -v " + mkfs}).rc != 0)
-      return mkfs + " is not installed (scripts/setup.sh installs xfsprogs and btrfs-progs)";
-    std::ofstream(image).close();
-    fs::resize_file(image, 512u << 20);
-    std::vector<std::string> args{mkfs, "-q", image.string()};
-    if (type == "xfs") args.insert(args.begin() + 1, {"-m", "reflink=1"});
-    test::Result m = test::run_process(args, {}, true);
-    if (m.rc != 0) return mkfs + " failed: " + m.out;
-    fs::create_directories(dir_);
-    test::Result mnt = test::run_process({"mount", "-o", "loop", image.string(), dir_.string()}, {}, true);
-    if (mnt.rc != 0) return "cannot mount the " + type + " image (no " + type + " in this kernel?): " + mnt.out;
-    return "";
-  }
-
-  fs::path dir_;
-  bool mounted_ = false;
-  std::string why_;
-};
 
 // On a filesystem that reflinks (XFS with reflink=1, btrfs), a file to link is
 // reflinked: the root's blocks, a new inode, so that nothing written in the

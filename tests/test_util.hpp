@@ -2,10 +2,13 @@
 // the root unchanged ("no byte, name, mode, owner or mtime").
 #pragma once
 
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -125,5 +128,41 @@ Result run_as(const std::string& user, const std::vector<std::string>& env, cons
 
 // The exit code and both outputs, for a failure message.
 std::string show(const Result& r);
+
+// A loop image of `type` mounted at `dir` for the scope (root only).
+class LoopFs {
+ public:
+  LoopFs(const fs::path& image, const fs::path& dir, const std::string& type) : dir_(dir) {
+    why_ = mount(image, type);
+    mounted_ = why_.empty();
+  }
+  ~LoopFs() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  const std::string& why_not() const { return why_; }
+
+ private:
+  // Empty when mounted, else why not.
+  std::string mount(const fs::path& image, const std::string& type) {
+    if (::geteuid() != 0) return "not root: cannot mount a loop image";
+    std::string mkfs = "mkfs." + type;
+    if (run_process({"sh", "-c", "command -v " + mkfs}).rc != 0)
+      return mkfs + " is not installed (scripts/setup.sh installs xfsprogs and btrfs-progs)";
+    std::ofstream(image).close();
+    fs::resize_file(image, 512u << 20);
+    std::vector<std::string> args{mkfs, "-q", image.string()};
+    if (type == "xfs") args.insert(args.begin() + 1, {"-m", "reflink=1"});
+    test::Result m = run_process(args, {}, true);
+    if (m.rc != 0) return mkfs + " failed: " + m.out;
+    fs::create_directories(dir_);
+    test::Result mnt = run_process({"mount", "-o", "loop", image.string(), dir_.string()}, {}, true);
+    if (mnt.rc != 0) return "cannot mount the " + type + " image (no " + type + " in this kernel?): " + mnt.out;
+    return "";
+  }
+
+  fs::path dir_;
+  bool mounted_ = false;
+  std::string why_;
+};
 
 }  // namespace seedfs::test
