@@ -22,6 +22,8 @@ packages=(
   librust-chrono-dev librust-itertools-dev
   binutils lld mold                          # the linkers and strip/objcopy the e2e suite runs in a workspace
   xfsprogs btrfs-progs                       # reflinks: the seeding tests on XFS and btrfs loop images
+  dpkg-dev                                   # cpack -G DEB: dpkg-shlibdeps finds the .deb's Depends (tests/install/)
+  bash-completion zsh fish groff-base man-db # tests/install/: run the generated completions, render seedfs(1)
 )
 # The e2e suite uses the cargo on PATH; where there is none, Debian's.
 command -v cargo >/dev/null || packages+=(cargo)
