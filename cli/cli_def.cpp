@@ -247,6 +247,23 @@ std::unique_ptr<CLI::App> make_cli(CliArgs& a) {
     c->add_flag("--json", a.hook.common.json, "Print the result as one JSON object, for scripts");
   }
 
+  auto* du_cmd = app->add_subcommand(
+      "du", "What the build dirs of this repository's worktrees take on disk, and what deleting each frees");
+  du_cmd->footer(
+      "\nWith no <dir>, every worktree of the repository of the current dir, each artifact dir "
+      "(for cargo, its build dir as `cargo metadata` says); else the dirs given. Per dir: its apparent "
+      "size, what it takes on disk, what is its own (what deleting it alone would free) and what it "
+      "shares with files elsewhere, through hardlinks (one inode) or reflinks (shared extents on "
+      "btrfs and XFS, asked with FIEMAP there only). Then the total really on disk, each inode and "
+      "each shared extent once: `du -s` counts a hardlink once across its arguments but a reflinked "
+      "copy in full. A live seedfs view is listed, not measured.\n\n"
+      "Exit 0; 1 when some entry could not be read (named, the rest counted); 3 for a <dir> that is "
+      "not a directory.");
+  du_cmd->add_option("dir", a.du.dirs, "Dirs to measure (default: every worktree's build dirs)");
+  du_cmd->add_option("--threads", a.du.threads, "Walker threads (default: one per CPU, at least 2)")
+      ->check(CLI::Range(1u, 256u));
+  add_common(du_cmd, a.du.common);
+
   // The hidden generators (group "": not in --help, nor in the completions
   // and the man page they write). The build runs them (CMakeLists.txt).
   auto* comp_cmd = app->add_subcommand("completions", "Print the shell completion script for seedfs");
@@ -271,6 +288,7 @@ std::unique_ptr<CLI::App> make_cli(CliArgs& a) {
   runs(wait_cmd, [&a] { return cmd_wait(a.wait); });
   runs(unmount_cmd, [&a] { return cmd_unmount(a.unmount); });
   runs(verify_cmd, [&a] { return cmd_verify(a.verify); });
+  runs(du_cmd, [&a] { return cmd_du(a.du); });
   runs(hook_cmd, [&a, hook_install] {
     a.hook.install = hook_install->parsed();
     return cmd_hook(a.hook);

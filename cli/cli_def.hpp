@@ -24,6 +24,7 @@ struct CliArgs {
   WorkspaceArgs wait, unmount;
   VerifyArgs verify;
   HookArgs hook;
+  DuArgs du;
   // The hidden generators.
   std::string shell;                                 // completions <shell>
   std::optional<std::filesystem::path> doc_output;   // --output

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -97,5 +98,12 @@ struct HookArgs {
   std::optional<std::filesystem::path> repo;  // any dir of the repository; default: the current dir
 };
 int cmd_hook(const HookArgs& args);
+
+struct DuArgs {
+  Common common;
+  std::vector<std::filesystem::path> dirs;  // none: every worktree's build dirs
+  unsigned threads = 0;                      // 0: one per CPU, at least 2
+};
+int cmd_du(const DuArgs& args);
 
 }  // namespace seedfs::cli
