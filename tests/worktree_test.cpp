@@ -319,5 +319,44 @@ TEST_F(Worktree, ConfiguredPathWhereCargoCannotSay) {
   EXPECT_EQ(test::json_value(custom.out, "artifacts.0.dirs_from"), "config");
 }
 
+// `seedfs du` in a worktree: every worktree's build dir, the seeded one's
+// hardlinked libraries shared with the root, its copies its own, and the
+// total what `du -s` says of both (no reflinks on this filesystem).
+TEST_F(Worktree, DuMeasuresEveryWorktreesBuildDir) {
+  add_worktree();
+  Result s = seedfs({"seed"}, ws);
+  ASSERT_EQ(s.rc, 0) << show(s);
+  Result r = seedfs({"du", "--json"}, ws / "app");
+  ASSERT_EQ(r.rc, 0) << show(r);
+  stdfs::path rt = stdfs::canonical(root / "target"), wt = stdfs::canonical(ws / "target");
+  ASSERT_EQ(test::json_value(r.out, "dirs.0.dir"), rt.string()) << r.out;
+  ASSERT_EQ(test::json_value(r.out, "dirs.1.dir"), wt.string()) << r.out;
+  EXPECT_EQ(test::json_value(r.out, "dirs.0.files"), "40");
+  EXPECT_EQ(test::json_value(r.out, "dirs.1.files"), "40");
+  uint64_t shared = 0, own = 0;
+  for (auto& e : stdfs::recursive_directory_iterator(wt)) {
+    struct stat st {};
+    ASSERT_EQ(::lstat(e.path().c_str(), &st), 0);
+    (S_ISREG(st.st_mode) && st.st_nlink > 1 ? shared : own) += st.st_blocks * 512;
+  }
+  struct stat top {};
+  ASSERT_EQ(::lstat(wt.c_str(), &top), 0);
+  own += top.st_blocks * 512;
+  EXPECT_EQ(test::json_value(r.out, "dirs.1.shared_links"), std::to_string(shared)) << r.out;
+  EXPECT_EQ(test::json_value(r.out, "dirs.1.own"), std::to_string(own)) << r.out;
+  EXPECT_GT(shared, 0u) << "the rlibs are hardlinked";
+  Result du = test::run_process({"du", "-s", "-B1", "-c", rt.string(), wt.string()});
+  ASSERT_EQ(du.rc, 0);
+  std::string total = du.out.substr(du.out.rfind('\n', du.out.size() - 2) + 1);
+  EXPECT_EQ(test::json_value(r.out, "total_on_disk"), total.substr(0, total.find('\t'))) << du.out;
+
+  Result text = seedfs({"du", rt.string()});
+  EXPECT_EQ(text.rc, 0) << show(text);
+  EXPECT_NE(text.out.find("total on disk"), std::string::npos) << text.out;
+  Result bad = seedfs({"du", (tmp / "nowhere").string()});
+  EXPECT_EQ(bad.rc, 3) << show(bad);
+  EXPECT_NE(bad.err.find("nowhere is not a directory"), std::string::npos) << show(bad);
+}
+
 }  // namespace
 }  // namespace seedfs
