@@ -98,4 +98,10 @@ struct HookArgs {
 };
 int cmd_hook(const HookArgs& args);
 
+struct DoctorArgs {
+  Common common;
+  std::optional<std::filesystem::path> root, ws;  // defaults as for mount; none found: machine checks only
+};
+int cmd_doctor(const DoctorArgs& args);
+
 }  // namespace seedfs::cli
