@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -205,6 +206,25 @@ TEST_F(Doctor, ABuildInTheRootIsAWarning) {
   EXPECT_NE(rep.line("build_lock").fix.find("--force"), std::string::npos) << r.out;
   EXPECT_GE(rep.warns, 1);
   EXPECT_EQ(rep.own_fails(tmp.path()), 0) << r.out;
+}
+
+// A workspace on a 1 MiB tmpfs for a root of 3 MB: another filesystem (WARN:
+// everything is copied) with too little space for the copies (FAIL).
+TEST_F(Doctor, TooLittleSpaceForTheCopiesFails) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a tmpfs";
+  make_root(1);
+  write_file(root / "target/debug/deps/libbig-1.rlib", test::blob("big", 3 << 20), 0644, 1600000000);
+  root_before = test::snapshot(root / "target");
+  ASSERT_EQ(::mount("tmpfs", ws.c_str(), "tmpfs", 0, "size=1m"), 0) << std::strerror(errno);
+  Result r = run({"doctor", root.string(), ws.string(), "--json"});
+  ::umount2(ws.c_str(), MNT_DETACH);
+  EXPECT_EQ(r.rc, 1) << dump(r);
+  Report rep = parse(r.out);
+  ASSERT_TRUE(rep.valid) << dump(r);
+  EXPECT_EQ(rep.status("filesystem"), "WARN") << r.out;
+  EXPECT_NE(rep.line("filesystem").message.find("tmpfs"), std::string::npos) << r.out;
+  EXPECT_EQ(rep.status("free_space"), "FAIL") << r.out;
+  EXPECT_NE(rep.line("free_space").fix.find(ws.string()), std::string::npos) << r.out;
 }
 
 // /dev/fuse is 0600 on these machines: a user cannot open it.
