@@ -28,6 +28,8 @@ constexpr const char* kFooter =
     "  seedfs wait ~/p/envs/feature-1               # until target/ is a plain directory\n"
     "  seedfs seed ~/p/main ~/p/envs/feature-1      # the same materialization, in the foreground\n"
     "  seedfs config --root ~/p/main --ws ~/p/ws    # the effective config and where it came from\n"
+    "  seedfs doctor                                # what seedfs will do here, and what to fix\n"
+    "  seedfs du                                    # what every worktree's target/ takes, and frees\n"
     "\nExit codes: 0 ok, 1 failed (with the path), 2 usage or config error, 3 bad root/workspace,\n"
     "4 root being built (see --force), 5 FUSE unavailable, 6 not mounted.\n";
 
@@ -247,6 +249,24 @@ std::unique_ptr<CLI::App> make_cli(CliArgs& a) {
     c->add_flag("--json", a.hook.common.json, "Print the result as one JSON object, for scripts");
   }
 
+  auto* doctor_cmd =
+      app->add_subcommand("doctor", "Check what seedfs will do on this machine, before relying on it");
+  doctor_cmd->footer(
+      "\nOne line per check: OK, WARN, FAIL or SKIP, with the finding and, for WARN and FAIL, the fix. "
+      "Machine: /dev/fuse read-write, fusermount3 setuid root (users), FUSE passthrough (kernel 6.9+ "
+      "and CAP_SYS_ADMIN), this user's seedfs mounts (a dead one: its daemon was killed), cargo. "
+      "Project (<root> <ws>, defaults as for mount; outside a git checkout they are skipped): "
+      "one CARGO_TARGET_DIR for both, CARGO_HOME, the config, the artifact dirs, their filesystems "
+      "(hardlinks need one; reflinks probed with a nameless temp file in the workspace), "
+      "fs.protected_hardlinks, a build running in the root, free space for the copies (a dry run "
+      "of the rules: metadata only), and the post-checkout hook. Nothing in the root is written.\n\n"
+      "Exit 0 when nothing FAILs (WARNs are allowed), 1 when something does, 2 for bad arguments. "
+      "--json: {\"ok\", \"checks\": [{\"name\", \"status\", \"message\", \"fix\"}], \"fails\", \"warns\"}. "
+      "See docs/doctor.md.");
+  doctor_cmd->add_option("root", a.doctor.root, kRootHelp);
+  doctor_cmd->add_option("ws", a.doctor.ws, kWsHelp);
+  add_common(doctor_cmd, a.doctor.common);
+
   auto* du_cmd = app->add_subcommand(
       "du", "What the build dirs of this repository's worktrees take on disk, and what deleting each frees");
   du_cmd->footer(
@@ -289,6 +309,7 @@ std::unique_ptr<CLI::App> make_cli(CliArgs& a) {
   runs(unmount_cmd, [&a] { return cmd_unmount(a.unmount); });
   runs(verify_cmd, [&a] { return cmd_verify(a.verify); });
   runs(du_cmd, [&a] { return cmd_du(a.du); });
+  runs(doctor_cmd, [&a] { return cmd_doctor(a.doctor); });
   runs(hook_cmd, [&a, hook_install] {
     a.hook.install = hook_install->parsed();
     return cmd_hook(a.hook);

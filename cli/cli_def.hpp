@@ -25,6 +25,7 @@ struct CliArgs {
   VerifyArgs verify;
   HookArgs hook;
   DuArgs du;
+  DoctorArgs doctor;
   // The hidden generators.
   std::string shell;                                 // completions <shell>
   std::optional<std::filesystem::path> doc_output;   // --output

@@ -106,4 +106,10 @@ struct DuArgs {
 };
 int cmd_du(const DuArgs& args);
 
+struct DoctorArgs {
+  Common common;
+  std::optional<std::filesystem::path> root, ws;  // defaults as for mount; none found: machine checks only
+};
+int cmd_doctor(const DoctorArgs& args);
+
 }  // namespace seedfs::cli

@@ -98,7 +98,7 @@ struct Seeder::Impl {
     std::atomic<uint64_t> files_found{0}, files_done{0}, dirs_found{0}, dirs_created{0};
     std::atomic<uint64_t> linked{0}, reflinked{0}, copied{0}, kept{0}, symlinks{0};
     std::atomic<uint64_t> skipped_rule{0}, dirs_pruned{0}, skipped_type{0}, left_to_view{0}, changed{0};
-    std::atomic<uint64_t> bytes{0};
+    std::atomic<uint64_t> bytes{0}, copy_bytes{0};
     std::atomic<uint64_t> walk_ns{0}, mkdir_ns{0}, file_ns{0};
   } n;
 
@@ -432,11 +432,12 @@ struct Seeder::Impl {
   std::error_code file_entry(const DirPair& dir, const FileEntry& f, const std::string& child, Done& done,
                              bool& went, const char*& op) {
     auto method = art.method_for(child, std::nullopt);
-    // Copies need the inode (for its other names, below), and a file whose
-    // mode decides its method needs the mode.
+    // Copies need the inode (for its other names, below), a file whose mode
+    // decides its method needs the mode, and a dry run counts the bytes it
+    // would link or copy (`seedfs doctor` weighs them against the free space).
     struct statx sx {};
     bool have_stat = false;
-    if (!method || (!opts.dry_run && *method == config::Method::copy)) {
+    if (!method || opts.dry_run || *method == config::Method::copy) {
       if (auto ec = sys::statx_at(dir.src.get(), f.name.c_str(), sx)) {
         if (!gone(ec)) return ec;
         return done.outcome = Outcome::changed, std::error_code{};  // removed from the root after T0
@@ -448,6 +449,7 @@ struct Seeder::Impl {
     if (*method == config::Method::copy) op = "copy";
     if (opts.dry_run) {
       done.outcome = *method == config::Method::link ? Outcome::linked : Outcome::copied;
+      done.bytes = sx.stx_size;
       return {};
     }
     // What the link rules name is only ever replaced (no more globs to match
@@ -528,6 +530,8 @@ struct Seeder::Impl {
                                                    : n.kept;
     c.fetch_add(1, std::memory_order_relaxed);
     n.bytes.fetch_add(done.bytes, std::memory_order_relaxed);
+    if (done.outcome == Outcome::copied || done.outcome == Outcome::reflinked)
+      n.copy_bytes.fetch_add(done.bytes, std::memory_order_relaxed);
   }
 
   void begin() {
@@ -636,6 +640,7 @@ Stats Seeder::stats() const {
   s.left_to_view = get(n.left_to_view);
   s.changed = get(n.changed);
   s.bytes = get(n.bytes);
+  s.copy_bytes = get(n.copy_bytes);
   // The walk's time includes the mkdirs it does; report them apart.
   s.walk_seconds = (get(n.walk_ns) - std::min(get(n.walk_ns), get(n.mkdir_ns))) / 1e9;
   s.mkdir_seconds = get(n.mkdir_ns) / 1e9;

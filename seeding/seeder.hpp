@@ -94,7 +94,8 @@ struct Stats {
   uint64_t skipped_type = 0;  // FIFOs, sockets, devices
   uint64_t left_to_view = 0;  // paths the view told the engine to leave alone
   uint64_t changed = 0;       // root entries changed after T0, or gone: left out
-  uint64_t bytes = 0;         // size of the files linked or copied
+  uint64_t bytes = 0;         // size of the files linked or copied (a dry run: would be)
+  uint64_t copy_bytes = 0;    // of those, the files copied or reflinked: what takes space in the workspace
   bool scan_done = false;     // files_found is final
   bool finished = false;
   double elapsed = 0;         // seconds since start

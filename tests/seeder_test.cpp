@@ -243,6 +243,9 @@ TEST(Seeder, DryRunCreatesNothing) {
   EXPECT_TRUE(fs::is_empty(dest));
   EXPECT_EQ(r.stats.linked, 3u);
   EXPECT_EQ(r.stats.copied, 10u);
+  // It still weighs what it would do: the bytes of every file, and of the copies.
+  EXPECT_GT(r.stats.copy_bytes, 0u);
+  EXPECT_GT(r.stats.bytes, r.stats.copy_bytes);
 }
 
 TEST(Seeder, ManyFilesAcrossBatchesAndWorkers) {
