@@ -361,7 +361,15 @@ TEST_P(RootChangesParallel, WorktreesSeededTogetherAreAllFresh) {
   std::vector<std::future<std::pair<Result, Result>>> made;
   for (const auto& w : worktrees)
     made.push_back(std::async(std::launch::async, [&, w] {
-      Result add = run({"git", "worktree", "add", "-q", "--detach", w.string()}, root);
+      // git 2.39's concurrent `worktree add`s race: one can read another's
+      // half-written admin dir ("failed to read .git/worktrees/x/commondir")
+      // and give up before creating anything. What a tool that makes many
+      // worktrees at once must do then, this does: try again.
+      Result add;
+      for (int attempt = 0; attempt < 5; ++attempt) {
+        add = run({"git", "worktree", "add", "-q", "--detach", w.string()}, root);
+        if (add.rc == 0 || add.out.find("failed to read .git/worktrees/") == std::string::npos) break;
+      }
       if (add.rc != 0) return std::pair{add, Result{}};
       return std::pair{add, seedfs({"mount", root.string(), w.string()})};
     }));
