@@ -284,6 +284,23 @@ std::unique_ptr<CLI::App> make_cli(CliArgs& a) {
       ->check(CLI::Range(1u, 256u));
   add_common(du_cmd, a.du.common);
 
+  auto* gc_cmd = app->add_subcommand("gc", "Remove seedfs's state of workspaces that are gone; --targets: idle worktrees' build dirs");
+  gc_cmd->footer(
+      "\nseedfs keeps per workspace a state dir (journals, the T0 record, the log, the last status) in "
+      "$XDG_STATE_HOME/seedfs. gc removes those of workspaces that no longer exist or whose build dirs "
+      "were removed, and the files of one build dir that was removed; never a running daemon's.\n\n"
+      "--targets also removes the build dirs (target/ for cargo) of this repository's linked worktrees "
+      "not built for --older-than (default 14d): never the main worktree's, never one under a live "
+      "view or whose cargo lock is held, nothing outside the repository's worktrees. It prints what "
+      "each frees (as `seedfs du` counts it: what the dir does not share with the others). A new "
+      "`seedfs mount` there is back in milliseconds.\n\n"
+      "Exit 0; 1 when something could not be removed (named); 2 for a bad --older-than.");
+  gc_cmd->add_flag("--dry-run", a.gc.dry_run, "Say what would be removed and freed; remove nothing");
+  gc_cmd->add_flag("--targets", a.gc.targets, "Also remove idle linked worktrees' build dirs (see --older-than)");
+  gc_cmd->add_option("--older-than", a.gc.older_than,
+                     "With --targets: not built for this long, e.g. 14d, 12h, 2w (default 14d)");
+  add_common(gc_cmd, a.gc.common);
+
   // The hidden generators (group "": not in --help, nor in the completions
   // and the man page they write). The build runs them (CMakeLists.txt).
   auto* comp_cmd = app->add_subcommand("completions", "Print the shell completion script for seedfs");
@@ -310,6 +327,7 @@ std::unique_ptr<CLI::App> make_cli(CliArgs& a) {
   runs(verify_cmd, [&a] { return cmd_verify(a.verify); });
   runs(du_cmd, [&a] { return cmd_du(a.du); });
   runs(doctor_cmd, [&a] { return cmd_doctor(a.doctor); });
+  runs(gc_cmd, [&a] { return cmd_gc(a.gc); });
   runs(hook_cmd, [&a, hook_install] {
     a.hook.install = hook_install->parsed();
     return cmd_hook(a.hook);

@@ -26,6 +26,7 @@ struct CliArgs {
   HookArgs hook;
   DuArgs du;
   DoctorArgs doctor;
+  GcArgs gc;
   // The hidden generators.
   std::string shell;                                 // completions <shell>
   std::optional<std::filesystem::path> doc_output;   // --output

@@ -8,7 +8,6 @@
 #include <sstream>
 #include <thread>
 
-#include "cargo/metadata.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "cli/paths.hpp"
@@ -19,28 +18,7 @@
 namespace seedfs::cli {
 namespace {
 
-struct Target {
-  stdfs::path dir;
-  std::string worktree;  // "" for a dir given by hand
-  std::string artifact;
-};
-
-// The artifact dirs of one project, as `seed` would find them: cargo's build
-// dir where the config leaves cargo's path at its default, else <project>/<path>.
-std::vector<Target> artifact_dirs_of(const config::Config& cfg, const stdfs::path& project) {
-  std::vector<Target> out;
-  for (const auto& a : cfg.artifacts) {
-    if (!a.enabled) continue;
-    stdfs::path dir = project / a.path;
-    if (auto o = a.origin.find("path"); a.name == "cargo" && o != a.origin.end() && o->second == config::kBuiltin) {
-      cargo::Lookup l = cargo::locate(project);
-      if (l.dirs) dir = l.dirs->build_dir;
-    }
-    std::error_code ec;
-    if (stdfs::is_directory(dir, ec)) out.push_back({dir, project.string(), a.name});
-  }
-  return out;
-}
+using Target = ProjectDir;
 
 std::optional<CliError> find_targets(const DuArgs& args, std::vector<Target>& out) {
   if (!args.dirs.empty()) {
@@ -49,7 +27,7 @@ std::optional<CliError> find_targets(const DuArgs& args, std::vector<Target>& ou
       stdfs::path p = stdfs::canonical(d, ec);
       if (ec || !stdfs::is_directory(p, ec))
         return CliError{kBadInput, d.string() + " is not a directory"};
-      out.push_back({p, "", ""});
+      out.push_back({p, {}, ""});
     }
     return std::nullopt;
   }
@@ -110,7 +88,7 @@ int cmd_du(const DuArgs& args) {
                       {"own", int64_t(d.own())},
                       {"shared_links", int64_t(d.shared_links)},
                       {"shared_extents", int64_t(d.shared_extents)}};
-      if (!measured[i].worktree.empty()) row.insert("worktree", measured[i].worktree);
+      if (!measured[i].project.empty()) row.insert("worktree", measured[i].project.string());
       if (!measured[i].artifact.empty()) row.insert("artifact", measured[i].artifact);
       if (!d.error.empty()) row.insert("error", d.error);
       rows.push_back(std::move(row));

@@ -195,7 +195,7 @@ int cmd_mount(const MountArgs& args) {
   if (ec) return spdlog::error("cannot create {}: {}", state.state_dir.string(), ec.message()), kFailed;
   // T0 before the sources are touched (cli/t0.hpp).
   std::vector<ArtifactT0> t0;
-  if (auto e = establish_t0(dirs, state, args.force, true, t0)) return spdlog::error("{}", e->message), e->code;
+  if (auto e = establish_t0(dirs, state, projects.ws, args.force, true, t0)) return spdlog::error("{}", e->message), e->code;
 
   // Before the view is live: a build started the moment `mount` returns must
   // already see the synced mtimes.

@@ -69,7 +69,7 @@ int cmd_seed(const SeedArgs& args) {
   StatePaths state = state_paths(projects.ws, state_ec);
   if (state_ec) return spdlog::error("state dir: {}", state_ec.message()), kFailed;
   std::vector<ArtifactT0> t0;
-  if (auto e = establish_t0(dirs, state, args.force, !args.dry_run, t0))
+  if (auto e = establish_t0(dirs, state, projects.ws, args.force, !args.dry_run, t0))
     return spdlog::error("{}", e->message), e->code;
 
   git::MtimeSync sources = prepare_sources(std::move(index), dirs, args.dry_run);

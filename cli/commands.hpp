@@ -106,6 +106,14 @@ struct DuArgs {
 };
 int cmd_du(const DuArgs& args);
 
+struct GcArgs {
+  Common common;
+  bool dry_run = false;
+  bool targets = false;              // also the build dirs of worktrees not built for older_than
+  std::string older_than = "14d";
+};
+int cmd_gc(const GcArgs& args);
+
 struct DoctorArgs {
   Common common;
   std::optional<std::filesystem::path> root, ws;  // defaults as for mount; none found: machine checks only

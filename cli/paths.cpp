@@ -202,4 +202,19 @@ config::Pace PaceArgs::resolve(const config::Config& cfg, bool background) const
   return p;
 }
 
+std::vector<ProjectDir> artifact_dirs_of(const config::Config& cfg, const stdfs::path& project) {
+  std::vector<ProjectDir> out;
+  for (const auto& a : cfg.artifacts) {
+    if (!a.enabled) continue;
+    stdfs::path dir = project / a.path;
+    if (auto o = a.origin.find("path"); a.name == "cargo" && o != a.origin.end() && o->second == config::kBuiltin) {
+      cargo::Lookup l = cargo::locate(project);
+      if (l.dirs) dir = l.dirs->build_dir;
+    }
+    std::error_code ec;
+    if (stdfs::is_directory(dir, ec)) out.push_back({dir, project, a.name});
+  }
+  return out;
+}
+
 }  // namespace seedfs::cli

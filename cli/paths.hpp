@@ -50,6 +50,18 @@ std::optional<CliError> select_artifacts(const config::Config& cfg, const Projec
                                          const std::optional<std::string>& only,
                                          std::vector<ArtifactDirs>& out);
 
+// An artifact dir of a project found by artifact_dirs_of.
+struct ProjectDir {
+  stdfs::path dir;
+  stdfs::path project;   // empty for a dir given by hand (seedfs du <dir>)
+  std::string artifact;  // "" likewise
+};
+
+// The enabled artifacts' dirs of `project` that exist, as `seed` finds them:
+// cargo's build dir (asked of `cargo metadata`) where the config leaves
+// cargo's path at its default, else <project>/<path>. For du and gc.
+std::vector<ProjectDir> artifact_dirs_of(const config::Config& cfg, const stdfs::path& project);
+
 // Loads the config for these projects (see config/config.hpp for the order).
 std::optional<CliError> load_config(const std::optional<stdfs::path>& file,
                                     const std::optional<stdfs::path>& ws,

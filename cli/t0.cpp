@@ -49,7 +49,8 @@ std::optional<CliError> take_new(const std::vector<const ArtifactDirs*>& roots, 
 
 }  // namespace
 
-std::optional<CliError> establish_t0(const std::vector<ArtifactDirs>& dirs, const StatePaths& state, bool force,
+std::optional<CliError> establish_t0(const std::vector<ArtifactDirs>& dirs, const StatePaths& state,
+                                     const stdfs::path& ws_project, bool force,
                                      bool record, std::vector<ArtifactT0>& out) {
   out.assign(dirs.size(), {});
   std::vector<const ArtifactDirs*> fresh;
@@ -62,7 +63,16 @@ std::optional<CliError> establish_t0(const std::vector<ArtifactDirs>& dirs, cons
       }
     fresh.push_back(&dirs[i]);
   }
-  if (fresh.empty()) return std::nullopt;
+  // Which workspace the state dir belongs to, once T0 is settled.
+  auto write_workspace_record = [&]() -> std::optional<CliError> {
+    if (!record) return std::nullopt;
+    WorkspaceRecord r{ws_project, {}};
+    for (const auto& d : dirs) r.dirs[d.artifact->name] = d.ws_dir;
+    if (auto ec = write_record(state, r))
+      return CliError{kFailed, "cannot write " + sys::describe(state.record.string(), ec)};
+    return std::nullopt;
+  };
+  if (fresh.empty()) return write_workspace_record();
   seeding::Instant t0;
   if (auto e = take_new(fresh, force, t0)) return e;
   for (size_t i = 0; i < dirs.size(); ++i) {
@@ -76,7 +86,7 @@ std::optional<CliError> establish_t0(const std::vector<ArtifactDirs>& dirs, cons
     if ((ec = seeding::save_instant(file, ws.get(), t0)))
       return CliError{kFailed, "cannot record T0 in " + sys::describe(file.string(), ec)};
   }
-  return std::nullopt;
+  return write_workspace_record();
 }
 
 }  // namespace seedfs::cli

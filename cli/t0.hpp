@@ -25,7 +25,10 @@ struct ArtifactT0 {
 // dirs are created (empty, with the root dir's mode) and the new T0 recorded
 // before anything else touches the workspace. Without it (a dry run) nothing
 // is written.
-std::optional<CliError> establish_t0(const std::vector<ArtifactDirs>& dirs, const StatePaths& state, bool force,
-                                     bool record, std::vector<ArtifactT0>& out);
+// With `record`, the state dir also gets the workspace's record (cli/state.hpp:
+// `ws_project` and the dirs), for `seedfs gc`.
+std::optional<CliError> establish_t0(const std::vector<ArtifactDirs>& dirs, const StatePaths& state,
+                                     const stdfs::path& ws_project, bool force, bool record,
+                                     std::vector<ArtifactT0>& out);
 
 }  // namespace seedfs::cli

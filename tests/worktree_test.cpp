@@ -358,5 +358,81 @@ TEST_F(Worktree, DuMeasuresEveryWorktreesBuildDir) {
   EXPECT_NE(bad.err.find("nowhere is not a directory"), std::string::npos) << show(bad);
 }
 
+// `seedfs gc`: the state of a workspace that is gone and of one whose build
+// dir was removed goes (a dry run first says so and removes nothing); a
+// live workspace's and an unrecorded (older) state dir stay.
+TEST_F(Worktree, GcRemovesTheStateOfWorkspacesThatAreGone) {
+  add_worktree();
+  stdfs::path gone = tmp / "gone", emptied = tmp / "emptied";
+  for (const auto& w : {gone, emptied}) git(root, {"worktree", "add", "-q", "--detach", w.string()});
+  for (const auto& w : {ws, gone, emptied}) {
+    Result s = seedfs({"seed", root.string(), w.string()});
+    ASSERT_EQ(s.rc, 0) << show(s);
+  }
+  stdfs::path states = tmp / "state/seedfs";
+  stdfs::create_directories(states / "legacy-0123456789ab");
+  write_file(states / "legacy-0123456789ab/cargo.journal", "old");
+  auto state_of = [&](const stdfs::path& w) {
+    for (auto& e : stdfs::directory_iterator(states))
+      if (e.path().filename().string().rfind(w.filename().string() + "-", 0) == 0) return e.path();
+    return stdfs::path();
+  };
+  stdfs::path ws_state = state_of(ws), gone_state = state_of(gone), emptied_state = state_of(emptied);
+  ASSERT_TRUE(stdfs::exists(ws_state / "workspace.toml"));
+  git(root, {"worktree", "remove", "--force", gone.string()});
+  stdfs::remove_all(emptied / "target");
+
+  Result dry = seedfs({"gc", "--dry-run", "--json"}, ws);
+  ASSERT_EQ(dry.rc, 0) << show(dry);
+  EXPECT_TRUE(stdfs::exists(gone_state) && stdfs::exists(emptied_state)) << "a dry run removed something";
+  EXPECT_NE(dry.out.find("is gone"), std::string::npos) << dry.out;
+
+  Result r = seedfs({"gc"}, ws);
+  ASSERT_EQ(r.rc, 0) << show(r);
+  EXPECT_FALSE(stdfs::exists(gone_state)) << r.out;
+  EXPECT_FALSE(stdfs::exists(emptied_state)) << r.out;
+  EXPECT_TRUE(stdfs::exists(ws_state / "cargo.t0")) << r.out;
+  EXPECT_TRUE(stdfs::exists(states / "legacy-0123456789ab/cargo.journal")) << r.out;
+  EXPECT_NE(r.out.find("removed " + gone_state.string() + " (the workspace " + gone.string() + " is gone)"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("with no record of their workspace"), std::string::npos) << r.out;
+  Result again = seedfs({"gc"}, ws);
+  EXPECT_NE(again.out.find("(nothing to remove)"), std::string::npos) << again.out;
+}
+
+// `seedfs gc --targets`: a linked worktree's build dir not built for longer
+// than --older-than is removed and what it frees said; a recent one, the
+// main worktree's (however old) and the root stay.
+TEST_F(Worktree, GcTargetsRemovesIdleWorktreesBuildDirsOnly) {
+  add_worktree();
+  stdfs::path idle = tmp / "idle";
+  git(root, {"worktree", "add", "-q", "--detach", idle.string()});
+  for (const auto& w : {ws, idle}) {
+    Result s = seedfs({"seed", root.string(), w.string()});
+    ASSERT_EQ(s.rc, 0) << show(s);
+  }
+  // (Not the hardlinked libraries: they are the root's files, and old already.)
+  Result old = test::run_process({"sh", "-c", "find '" + (idle / "target").string() +
+                                                  "' \\( -type d -o -links 1 \\) -exec touch -h -d '20 days ago' {} +"});
+  ASSERT_EQ(old.rc, 0) << show(old);
+
+  Result dry = seedfs({"gc", "--targets", "--older-than", "14d", "--dry-run"}, ws);
+  ASSERT_EQ(dry.rc, 0) << show(dry);
+  EXPECT_TRUE(stdfs::exists(idle / "target")) << "a dry run removed it";
+  Result r = seedfs({"gc", "--targets", "--older-than", "14d", "--json"}, ws);
+  ASSERT_EQ(r.rc, 0) << show(r);
+  EXPECT_FALSE(stdfs::exists(idle / "target")) << r.out;
+  EXPECT_TRUE(stdfs::exists(ws / "target/debug/deps/libc7-1.rlib")) << r.out;
+  EXPECT_TRUE(stdfs::exists(root / "target/debug/deps/libc7-1.rlib")) << r.out;
+  EXPECT_NE(r.out.find("the main worktree's: never removed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("not built for 20 days"), std::string::npos) << r.out;
+  // It freed its copies (the fingerprints), not the libraries it shared with the root.
+  uint64_t freed = std::stoull(test::json_value(r.out, "freed"));
+  EXPECT_GT(freed, 0u) << r.out;
+  EXPECT_LT(freed, 200u * 4096) << r.out;
+  Result bad = seedfs({"gc", "--targets", "--older-than", "soon"}, ws);
+  EXPECT_EQ(bad.rc, 2) << show(bad);
+}
+
 }  // namespace
 }  // namespace seedfs
