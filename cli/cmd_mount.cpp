@@ -12,6 +12,7 @@
 #include "cli/commands.hpp"
 #include "cli/control.hpp"
 #include "cli/daemon.hpp"
+#include "cli/donor.hpp"
 #include "cli/output.hpp"
 #include "cli/paths.hpp"
 #include "cli/sources.hpp"
@@ -73,11 +74,13 @@ void print_mounted(const MountArgs& args, const DaemonPlan& plan, pid_t pid) {
                                      {"log", plan.state.log.string()},
                                      {"socket", plan.state.socket.string()},
                                      {"sources", sources_table(plan.sources)},
+                                     {"donor", plan.donor ? *plan.donor : toml::table{}},
                                      {"keep_mounted", plan.keep_mounted},
                                      {"mounts", std::move(mounts)}})
               << std::endl;
     return;
   }
+  if (plan.donor) std::cout << donor_line(*plan.donor) << "\n";
   std::cout << sources_line(plan.sources) << "\n";
   for (size_t i = 0; i < plan.artifacts.size(); ++i) {
     const auto& a = plan.artifacts[i];
@@ -175,6 +178,9 @@ int cmd_mount(const MountArgs& args) {
   if (auto e = load_config(args.common.config_file, projects.ws, projects.root, cfg))
     return spdlog::error("{}", e->message), e->code;
   if (args.no_hardlinks || !cfg.hardlinks) cfg.drop_hardlinks();
+  std::optional<DonorChoice> donor;
+  if (!args.root)
+    if (auto e = choose_donor(cfg, projects, donor)) return spdlog::error("{}", e->message), e->code;
   auto index = read_sources(projects, cfg.sync_mtimes && !args.no_sync_mtimes, false);
   std::vector<ArtifactDirs> dirs;
   if (auto e = select_artifacts(cfg, projects, args.artifact, dirs)) return spdlog::error("{}", e->message), e->code;
@@ -200,7 +206,7 @@ int cmd_mount(const MountArgs& args) {
   // Before the view is live: a build started the moment `mount` returns must
   // already see the synced mtimes.
   git::MtimeSync sources = prepare_sources(std::move(index), dirs, false);
-  DaemonPlan plan{projects, cfg, dirs, t0, state, sources};
+  DaemonPlan plan{projects, cfg, dirs, t0, state, sources, donor ? std::optional(donor->table()) : std::nullopt};
   plan.keep_mounted = keep_mounted(args, cfg, state);
   plan.workers = args.workers ? *args.workers : cfg.effective_workers();
   plan.throttle = std::chrono::microseconds(args.throttle_us);

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "cli/commands.hpp"
+#include "cli/donor.hpp"
 #include "cli/output.hpp"
 #include "cli/paths.hpp"
 #include "cli/sources.hpp"
@@ -60,6 +61,10 @@ int cmd_seed(const SeedArgs& args) {
   if (auto e = load_config(args.common.config_file, projects.ws, projects.root, cfg))
     return spdlog::error("{}", e->message), e->code;
   if (args.no_hardlinks || !cfg.hardlinks) cfg.drop_hardlinks();
+  std::optional<DonorChoice> donor;
+  if (!args.root)
+    if (auto e = choose_donor(cfg, projects, donor)) return spdlog::error("{}", e->message), e->code;
+  if (donor && !args.common.json) std::cout << donor_line(donor->table()) << "\n";
   auto index = read_sources(projects, cfg.sync_mtimes && !args.no_sync_mtimes, args.dry_run);
   std::vector<ArtifactDirs> dirs;
   if (auto e = select_artifacts(cfg, projects, args.artifact, dirs))
@@ -144,6 +149,7 @@ int cmd_seed(const SeedArgs& args) {
   }
   if (args.common.json)
     std::cout << to_json(toml::table{{"ok", rc == kOk}, {"sources", sources_table(sources)},
+                                     {"donor", donor ? donor->table() : toml::table{}},
                                      {"artifacts", std::move(results)}})
               << "\n";
   return rc;

@@ -12,6 +12,7 @@
 #include "cli/exit_codes.hpp"
 #include "cli/output.hpp"
 #include "cli/paths.hpp"
+#include "cli/donor.hpp"
 #include "cli/sources.hpp"
 #include "cli/state.hpp"
 #include "fs/mount.hpp"
@@ -100,6 +101,7 @@ void print_t0(const toml::table& a) {
 void print_human(const toml::table& t, bool with_bar) {
   std::cout << t["workspace"].value_or(std::string("?")) << "  (daemon " << t["pid"].value_or(int64_t{0})
             << ", log " << t["log"].value_or(std::string("?")) << ")\n";
+  if (const toml::table* d = t["donor"].as_table()) std::cout << "  " << donor_line(*d) << "\n";
   if (const toml::table* src = t["sources"].as_table()) std::cout << "  " << sources_line(sources_from(*src)) << "\n";
   if (const toml::array* arts = t["artifacts"].as_array()) {
     for (const auto& node : *arts) {

@@ -230,14 +230,16 @@ class Daemon {
     for (auto& m : mounts_) arts.push_back(artifact_table(m->status()));
     struct rusage ru {};
     ::getrusage(RUSAGE_SELF, &ru);
-    return toml::table{{"workspace", plan_.projects.ws.string()},
-                       {"root", plan_.projects.root.string()},
-                       {"pid", static_cast<int64_t>(::getpid())},
-                       {"peak_rss_kb", static_cast<int64_t>(ru.ru_maxrss)},
-                       {"log", plan_.state.log.string()},
-                       {"started", static_cast<int64_t>(started_)},
-                       {"sources", sources_table(plan_.sources)},
-                       {"artifacts", std::move(arts)}};
+    toml::table t{{"workspace", plan_.projects.ws.string()},
+                  {"root", plan_.projects.root.string()},
+                  {"pid", static_cast<int64_t>(::getpid())},
+                  {"peak_rss_kb", static_cast<int64_t>(ru.ru_maxrss)},
+                  {"log", plan_.state.log.string()},
+                  {"started", static_cast<int64_t>(started_)},
+                  {"sources", sources_table(plan_.sources)},
+                  {"artifacts", std::move(arts)}};
+    if (plan_.donor) t.insert("donor", *plan_.donor);
+    return t;
   }
 
   void write_pid_file() {

@@ -23,6 +23,7 @@ struct DaemonPlan {
   std::vector<ArtifactT0> t0;  // of each artifact
   StatePaths state;
   git::MtimeSync sources;  // what was done to the workspace's sources before mounting
+  std::optional<toml::table> donor;  // how the root was chosen (cli/donor.hpp), when it was
   unsigned workers = 2;
   std::chrono::microseconds throttle{0};
   config::Pace pace{};  // of the background materializer
