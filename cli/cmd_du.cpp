@@ -31,20 +31,9 @@ std::optional<CliError> find_targets(const DuArgs& args, std::vector<Target>& ou
     }
     return std::nullopt;
   }
-  std::string why;
-  auto here = git::checkout_of(stdfs::current_path(), why);
-  if (!here) return CliError{kUsage, why + ": give the dirs to measure, or run this in a worktree of the repository"};
-  auto trees = git::worktrees(*here, why);
-  if (!trees) return CliError{kFailed, why};
-  config::Config cfg;
-  if (auto e = load_config(args.common.config_file, here->top, std::nullopt, cfg)) return e;
-  // cargo metadata takes ~20 ms a worktree: ask them all at once.
-  std::vector<std::future<std::vector<Target>>> asks;
-  for (const auto& t : *trees) asks.push_back(std::async(std::launch::async, [&cfg, t] { return artifact_dirs_of(cfg, t); }));
-  for (auto& a : asks)
-    for (auto& t : a.get()) out.push_back(std::move(t));
-  if (out.empty()) return CliError{kBadInput, "no worktree of " + here->common_dir.string() + " has a build dir"};
-  return std::nullopt;
+  std::vector<stdfs::path> trees;
+  return repository_artifact_dirs(args.common.config_file,
+                                  "give the dirs to measure, or run this in a worktree of the repository", trees, out);
 }
 
 std::string cell(uint64_t n) {

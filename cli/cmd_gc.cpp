@@ -158,18 +158,11 @@ struct TargetAction : Action {
 // is held.
 std::optional<CliError> collect_targets(const GcArgs& args, std::chrono::seconds older,
                                         std::vector<TargetAction>& out) {
-  std::string why;
-  auto here = git::checkout_of(stdfs::current_path(), why);
-  if (!here) return CliError{kUsage, why + ": --targets works on the worktrees of the current dir's repository"};
-  auto trees = git::worktrees(*here, why);
-  if (!trees) return CliError{kFailed, why};
-  config::Config cfg;
-  if (auto e = load_config(args.common.config_file, here->top, std::nullopt, cfg)) return e;
-  std::vector<std::future<std::vector<ProjectDir>>> asks;
-  for (const auto& t : *trees) asks.push_back(std::async(std::launch::async, [&cfg, t] { return artifact_dirs_of(cfg, t); }));
+  std::vector<stdfs::path> trees;
   std::vector<ProjectDir> all;
-  for (auto& a : asks)
-    for (auto& d : a.get()) all.push_back(std::move(d));
+  if (auto e = repository_artifact_dirs(args.common.config_file,
+                                        "--targets works on the worktrees of the current dir's repository", trees, all))
+    return e;
 
   // What each would free: measured beside every other worktree's build dir,
   // so that what it shares with them does not count.
@@ -189,7 +182,7 @@ std::optional<CliError> collect_targets(const GcArgs& args, std::chrono::seconds
     a.what = d.dir.string();
     a.worktree = d.project.string();
     a.age_s = std::chrono::duration_cast<std::chrono::seconds>(now - last_built(d.dir)).count();
-    if (d.project == (*trees)[0]) {
+    if (d.project == trees.front()) {
       a.why = "the main worktree's: never removed";
     } else if (fs::mount_at(d.dir.string())) {
       a.why = "a live seedfs view";

@@ -217,4 +217,24 @@ std::vector<ProjectDir> artifact_dirs_of(const config::Config& cfg, const stdfs:
   return out;
 }
 
+std::optional<CliError> repository_artifact_dirs(const std::optional<stdfs::path>& config_file,
+                                                 const std::string& what, std::vector<stdfs::path>& worktrees,
+                                                 std::vector<ProjectDir>& out) {
+  std::string why;
+  auto here = git::checkout_of(stdfs::current_path(), why);
+  if (!here) return CliError{kUsage, why + ": " + what};
+  auto trees = git::worktrees(*here, why);
+  if (!trees) return CliError{kFailed, why};
+  worktrees = *trees;
+  config::Config cfg;
+  if (auto e = load_config(config_file, here->top, std::nullopt, cfg)) return e;
+  std::vector<std::future<std::vector<ProjectDir>>> asks;
+  for (const auto& t : worktrees)
+    asks.push_back(std::async(std::launch::async, [&cfg, t] { return artifact_dirs_of(cfg, t); }));
+  for (auto& a : asks)
+    for (auto& d : a.get()) out.push_back(std::move(d));
+  if (out.empty()) return CliError{kBadInput, "no worktree of " + here->common_dir.string() + " has a build dir"};
+  return std::nullopt;
+}
+
 }  // namespace seedfs::cli

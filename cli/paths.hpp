@@ -62,6 +62,13 @@ struct ProjectDir {
 // cargo's path at its default, else <project>/<path>. For du and gc.
 std::vector<ProjectDir> artifact_dirs_of(const config::Config& cfg, const stdfs::path& project);
 
+// Every worktree of the current dir's repository (the main one first, in
+// `worktrees`) and their artifact dirs (in `out`), cargo asked of all at once
+// (~20 ms each). `what` names the command for the error outside a checkout.
+std::optional<CliError> repository_artifact_dirs(const std::optional<stdfs::path>& config_file,
+                                                 const std::string& what, std::vector<stdfs::path>& worktrees,
+                                                 std::vector<ProjectDir>& out);
+
 // Loads the config for these projects (see config/config.hpp for the order).
 std::optional<CliError> load_config(const std::optional<stdfs::path>& file,
                                     const std::optional<stdfs::path>& ws,
