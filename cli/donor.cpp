@@ -16,27 +16,26 @@ bool has_entries(const stdfs::path& dir) {
   return stdfs::directory_iterator(dir, ec) != stdfs::directory_iterator();
 }
 
-// Whether `worktree` can give, and if so how far it is from the new one.
-DonorChoice::Candidate judge(const config::Config& cfg, const stdfs::path& worktree, const git::TrackedFiles& ws) {
+// Whether `worktree` can give, from what is cheap to learn: a live view, no
+// build, a build running. Its artifact dirs are taken at their configured
+// paths (<worktree>/target for cargo): when many worktrees are made at once,
+// asking cargo where each one builds would cost each new worktree ~20 ms of
+// CPU per other worktree. (A worktree that builds elsewhere, through a
+// custom target-dir, is not considered: give it as <root>.)
+DonorChoice::Candidate precheck(const config::Config& cfg, const stdfs::path& worktree) {
   DonorChoice::Candidate c{worktree, 0, ""};
-  // Worktrees made at the same moment are live views: known without asking
-  // cargo where each builds (~20 ms of CPU a worktree, per new worktree).
-  for (const auto& a : cfg.artifacts)
-    if (a.enabled && fs::mount_at((worktree / a.path).string())) return c.skipped = "a live seedfs view", c;
-  std::vector<ProjectDir> dirs = artifact_dirs_of(cfg, worktree);
   bool built = false;
-  for (const auto& d : dirs) {
-    if (fs::mount_at(d.dir.string())) return c.skipped = "a live seedfs view", c;
+  for (const auto& a : cfg.artifacts) {
+    if (!a.enabled) continue;
+    stdfs::path dir = worktree / a.path;
+    if (fs::mount_at(dir.string())) return c.skipped = "a live seedfs view", c;
     std::error_code ec;
-    sys::UniqueFd fd = sys::open_dir(AT_FDCWD, d.dir.c_str(), ec);
-    if (fd)
-      if (auto lock = seeding::held_build_lock(fd.get())) return c.skipped = "being built", c;
-    built |= has_entries(d.dir);
+    sys::UniqueFd fd = sys::open_dir(AT_FDCWD, dir.c_str(), ec);
+    if (!fd || !has_entries(dir)) continue;
+    if (seeding::held_build_lock(fd.get())) return c.skipped = "being built", c;
+    built = true;
   }
-  if (!built) return c.skipped = "no build", c;
-  git::TrackedFiles files = git::tracked_files(worktree);
-  if (!files.why.empty()) return c.skipped = files.why, c;
-  c.differ = git::files_differing(files, ws);
+  if (!built) c.skipped = "no build";
   return c;
 }
 
@@ -84,13 +83,25 @@ std::optional<CliError> choose_donor(const config::Config& cfg, Projects& p, std
   }
   if (others.size() <= 1) return std::nullopt;  // the main worktree only: nothing to choose
 
-  git::TrackedFiles ws_files = git::tracked_files(p.ws);
-  if (!ws_files.why.empty()) return std::nullopt;
-  std::vector<std::future<DonorChoice::Candidate>> asks;
-  for (const auto& t : others)
-    asks.push_back(std::async(std::launch::async, [&cfg, &ws_files, t] { return judge(cfg, t, ws_files); }));
   DonorChoice choice;
-  for (auto& a : asks) choice.candidates.push_back(a.get());
+  for (const auto& t : others) choice.candidates.push_back(precheck(cfg, t));
+  size_t free = 0;
+  for (const auto& c : choice.candidates) free += c.skipped.empty();
+  // Only the main worktree can give: as before, without asking git more.
+  if (free == 1 && choice.candidates.front().skipped.empty()) return std::nullopt;
+  if (free > 0) {
+    git::TrackedFiles ws_files = git::tracked_files(p.ws);
+    if (!ws_files.why.empty()) return std::nullopt;
+    std::vector<std::future<void>> asks;
+    for (auto& c : choice.candidates)
+      if (c.skipped.empty())
+        asks.push_back(std::async(std::launch::async, [&c, &ws_files] {
+          git::TrackedFiles files = git::tracked_files(c.worktree);
+          if (!files.why.empty()) c.skipped = files.why;
+          else c.differ = git::files_differing(files, ws_files);
+        }));
+    for (auto& a : asks) a.get();
+  }
 
   const DonorChoice::Candidate* best = nullptr;
   for (const auto& c : choice.candidates)  // the main worktree first: it wins ties
