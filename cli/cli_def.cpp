@@ -21,7 +21,7 @@ constexpr const char* kAbout =
 constexpr const char* kFooter =
     "\nExamples:\n"
     "  seedfs mount ~/p/main ~/p/envs/feature-1     # feature-1/target shows main/target at once\n"
-    "  cd ~/p/feature-2 && seedfs mount             # in a linked worktree: from its main worktree\n"
+    "  cd ~/p/feature-2 && seedfs mount             # in a linked worktree: from the best-matching one\n"
     "  seedfs hook install                          # the same for every new `git worktree add`\n"
     "  cd ~/p/envs/feature-1 && cargo build         # works at once, while files are linked\n"
     "  seedfs status                                # every live mount, with progress\n"
@@ -35,7 +35,8 @@ constexpr const char* kFooter =
 
 constexpr const char* kRootHelp =
     "Project dir of the checkout that was built (holds target/). Default: in a worktree made by "
-    "`git worktree add`, the repository's main worktree";
+    "`git worktree add`, the donor: of the repository's worktrees with a build that is not a live view "
+    "and not being built, the one whose tracked files differ least (ties: the main worktree)";
 constexpr const char* kWsHelp =
     "Project dir of the new workspace (its target/ is made). Default: the git checkout of the "
     "current dir";
