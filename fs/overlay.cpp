@@ -118,7 +118,9 @@ void give_to_caller(fuse_req_t req, Overlay& o, const std::string& rel) {
   static const bool root = ::geteuid() == 0;
   const fuse_ctx* ctx = fuse_req_ctx(req);
   if (root && (ctx->uid != 0 || ctx->gid != 0))
-    ::fchownat(o.layers.upper(), rel.c_str(), ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+    sys::beneath(o.layers.upper(), rel.c_str(), [&](int dir, const char* name) {
+      return ::fchownat(dir, name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+    });
 }
 
 // Lists one directory into `out`, skipping names already there and those `keep` refuses.
@@ -284,7 +286,10 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     std::error_code ec = S_ISREG(f.st.st_mode) ? o.coord.make_private(w->rel, empty)
                                                : o.coord.materialize(w->rel);
     if (ec) return reply_err_known(req, o, ino, *w, ec);
-    if ((ec = apply_attrs(o.layers.upper(), at(w->rel), -1, *attr, to_set))) return reply_err(req, ec);
+    ec = sys::beneath(o.layers.upper(), at(w->rel), [&](int dir, const char* name) {
+      return apply_attrs(dir, name, -1, *attr, to_set);
+    });
+    if (ec) return reply_err(req, ec);
     if (to_set & FUSE_SET_ATTR_SIZE) o.io.content_changed(ino);
   }
   Found f = o.layers.find_upper(w->rel);
@@ -329,19 +334,25 @@ void create_entry(fuse_req_t req, fuse_ino_t parent, const char* name, Make&& ma
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   int up = self(req).layers.upper();
-  create_entry(req, parent, name, [&](const std::string& rel) { return ::mkdirat(up, rel.c_str(), mode); });
+  create_entry(req, parent, name, [&](const std::string& rel) {
+    return sys::beneath(up, rel.c_str(), [&](int dir, const char* n) { return ::mkdirat(dir, n, mode); });
+  });
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
   int up = self(req).layers.upper();
   create_entry(req, parent, name,
-               [&](const std::string& rel) { return ::mknodat(up, rel.c_str(), mode, rdev); });
+               [&](const std::string& rel) {
+    return sys::beneath(up, rel.c_str(), [&](int dir, const char* n) { return ::mknodat(dir, n, mode, rdev); });
+  });
 }
 
 void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
   int up = self(req).layers.upper();
   create_entry(req, parent, name,
-               [&](const std::string& rel) { return ::symlinkat(link, up, rel.c_str()); });
+               [&](const std::string& rel) {
+    return sys::beneath(up, rel.c_str(), [&](int dir, const char* n) { return ::symlinkat(link, dir, n); });
+  });
 }
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
@@ -360,9 +371,11 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
   }  // create_entry takes the lock again; it is not recursive
   int up = o.layers.upper();
   create_entry(req, newparent, newname, [&](const std::string& rel) {
-    int rc = ::linkat(up, src->rel.c_str(), up, rel.c_str(), 0);
+    int rc = sys::beneath(up, src->rel.c_str(), up, rel.c_str(), [](int d1, const char* n1, int d2, const char* n2) {
+      return ::linkat(d1, n1, d2, n2, 0);
+    });
     struct stat st {};
-    if (rc == 0 && ::fstatat(up, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (rc == 0 && !sys::lstat_at(up, rel.c_str(), st)) {
       o.coord.note_view_link(st.st_ino);
       // The source's attributes were given with the long timeout (see
       // attr_timeout): drop them. Attributes only, which takes no lock that
@@ -374,6 +387,12 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
 }
 
 // ---- removing and renaming ----
+
+int unlink_upper(Overlay& o, const std::string& rel, int flags) {
+  return sys::beneath(o.layers.upper(), rel.c_str(), [&](int dir, const char* name) {
+    return ::unlinkat(dir, name, flags);
+  });
+}
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Overlay& o = self(req);
@@ -387,9 +406,9 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     // it out, with no materializer worker between its check and its link.
     auto lock = o.coord.exclusive();
     if (auto ec = o.coord.record_deletion(w->rel)) return reply_err(req, ec);
-    if (::unlinkat(o.layers.upper(), w->rel.c_str(), 0) != 0 && errno != ENOENT)
+    if (unlink_upper(o, w->rel, 0) != 0 && errno != ENOENT)
       return reply_err(req, errno);
-  } else if (::unlinkat(o.layers.upper(), w->rel.c_str(), 0) != 0) {
+  } else if (unlink_upper(o, w->rel, 0) != 0) {
     return reply_err(req, errno);
   }
   o.nodes.detach(parent, name);
@@ -410,9 +429,9 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (w->in_lower && o.layers.lower_exists(w->rel)) {
     auto lock = o.coord.exclusive();
     if (auto ec = o.coord.record_deletion(w->rel)) return reply_err(req, ec);
-    if (::unlinkat(o.layers.upper(), w->rel.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+    if (unlink_upper(o, w->rel, AT_REMOVEDIR) != 0 && errno != ENOENT)
       return reply_err(req, errno);
-  } else if (::unlinkat(o.layers.upper(), w->rel.c_str(), AT_REMOVEDIR) != 0) {
+  } else if (unlink_upper(o, w->rel, AT_REMOVEDIR) != 0) {
     return reply_err(req, errno);
   }
   o.nodes.detach(parent, name);
@@ -453,8 +472,10 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
   for (const Where* w : {&*dst, &*src})
     if (w->in_lower && o.layers.lower_exists(w->rel))
       if ((ec = o.coord.record_deletion(w->rel))) return reply_err(req, ec);
-  if (::renameat2(o.layers.upper(), src->rel.c_str(), o.layers.upper(), dst->rel.c_str(),
-                  flags & RENAME_NOREPLACE) != 0)
+  if (sys::beneath(o.layers.upper(), src->rel.c_str(), o.layers.upper(), dst->rel.c_str(),
+                   [&](int d1, const char* n1, int d2, const char* n2) {
+                     return ::renameat2(d1, n1, d2, n2, flags & RENAME_NOREPLACE);
+                   }) != 0)
     return reply_err(req, errno);
   o.nodes.move(parent, name, newparent, newname);
   reply_err(req, 0);

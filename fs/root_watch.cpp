@@ -47,8 +47,16 @@ bool RootWatch::watch(const std::string& rel) {
   if (watched_.count(rel)) return true;
   // Through the artifact dir's fd: the root may be reached by no path this
   // process can name, and inotify takes only paths.
-  std::string path = "/proc/self/fd/" + std::to_string(lower_fd_) + (rel.empty() ? "" : "/" + rel);
-  int wd = ::inotify_add_watch(inotify_.get(), path.c_str(), kEvents);
+  // Through a path of its own there: a deep one may not fit in PATH_MAX with the prefix.
+  std::error_code ec;
+  sys::UniqueFd dir = sys::open_at(lower_fd_, rel.empty() ? "." : rel.c_str(), O_PATH | O_DIRECTORY, 0, ec);
+  int wd = -1;
+  if (dir) {
+    std::string path = "/proc/self/fd/" + std::to_string(dir.get());
+    wd = ::inotify_add_watch(inotify_.get(), path.c_str(), kEvents);
+  } else {
+    errno = ec.value();
+  }
   if (wd < 0) {
     if (!warned_ && errno != ENOENT && errno != ENOTDIR) {
       warned_ = true;

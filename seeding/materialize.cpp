@@ -256,6 +256,10 @@ std::error_code copy_new(int src_dir, const char* src_name, int dst_dir, const c
 std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const char* dst_name,
                           CopyMode mode, Done& done, bool data, bool reflink_only, Pacer* pacer,
                           const Instant* t0, Rewrites how) {
+  sys::Reach dst(dst_dir, dst_name);  // a view's path may pass PATH_MAX (sys::Reach)
+  if (dst.error()) return dst.error();
+  dst_dir = dst.dir();
+  dst_name = dst.name();
   struct statx sx {};
   std::error_code judged;
   if (t0 && !as_at(*t0, src_fd, how, sx, judged)) return judged ? judged : left_out(done);
@@ -313,6 +317,10 @@ std::error_code copy_file(int src_fd, const struct stat& st, int dst_dir, const 
 std::error_code materialize_file(int src_dir, const char* src_name, int dst_dir, const char* dst_name,
                                  config::Method method, Rewrites how, const Instant& t0, Done& done,
                                  bool reflink_first, Pacer* pacer) {
+  sys::Reach dst(dst_dir, dst_name);  // a view's path may pass PATH_MAX (sys::Reach)
+  if (dst.error()) return dst.error();
+  dst_dir = dst.dir();
+  dst_name = dst.name();
   if (method == config::Method::link && reflink_first) {
     if (auto ec = copy_new(src_dir, src_name, dst_dir, dst_name, how, t0, done, /*reflink_only=*/true, pacer);
         ec.value() != EOPNOTSUPP)
@@ -352,6 +360,10 @@ std::error_code copy_symlink(int src_dir, const char* src_name, int dst_dir,
   if (!t0.shows(before, Rewrites::in_place) || after.stx_ino != before.stx_ino ||
       !t0.shows(after, Rewrites::in_place))
     return left_out(done);
+  sys::Reach dst(dst_dir, dst_name);  // a view's path may pass PATH_MAX (sys::Reach)
+  if (dst.error()) return dst.error();
+  dst_dir = dst.dir();
+  dst_name = dst.name();
   if (::symlinkat(target.c_str(), dst_dir, dst_name) != 0) {
     if (errno == EEXIST) return done = {Outcome::kept, 0}, std::error_code{};
     return last_error();
@@ -366,6 +378,10 @@ std::error_code copy_symlink(int src_dir, const char* src_name, int dst_dir,
 std::error_code make_dir(int dst_dir, const char* name, mode_t mode, bool& created,
                          bool* widened) {
   created = false;
+  sys::Reach dst(dst_dir, name);  // a view's path may pass PATH_MAX (sys::Reach)
+  if (dst.error()) return dst.error();
+  dst_dir = dst.dir();
+  name = dst.name();
   mode_t want = (mode & 07777) | S_IRWXU;
   if (widened) *widened = false;
   if (::mkdirat(dst_dir, name, want) == 0) {

@@ -500,7 +500,9 @@ struct Seeder::Impl {
         copies_cv.wait(lock);  // being copied: wait for it, or for it to be given up
       }
     }
-    if (::linkat(dest.get(), first.c_str(), dir.dst.get(), f.name.c_str(), 0) == 0) {
+    if (sys::beneath(dest.get(), first.c_str(), [&](int d, const char* n) {
+          return ::linkat(d, n, dir.dst.get(), f.name.c_str(), 0);
+        }) == 0) {
       done = {Outcome::copied, 0};
       return true;
     }
@@ -556,7 +558,7 @@ struct Seeder::Impl {
         struct stat st {};
         if (!sys::lstat_at(dest.get(), rel.c_str(), st) && S_ISDIR(st.st_mode) &&
             (st.st_mode & 07777) == (mode | S_IRWXU))
-          ::fchmodat(dest.get(), rel.c_str(), mode, 0);
+          sys::beneath(dest.get(), rel.c_str(), [&](int d, const char* n) { return ::fchmodat(d, n, mode, 0); });
       }
     elapsed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started)
                      .count();

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -15,11 +16,45 @@ extern char** environ;
 
 namespace seedfs::sys {
 
+Reach::Reach(int dirfd, const char* path) : dir_(dirfd), name_(path) {
+  std::string_view rest(path);
+  if (rest.size() < PATH_MAX) return;
+  size_t last = rest.rfind('/');
+  if (last == std::string_view::npos) {
+    ec_ = make_error(ENAMETOOLONG);  // one name longer than any filesystem allows
+    return;
+  }
+  name_ = path + last + 1;
+  rest = rest.substr(0, last);
+  while (!rest.empty()) {
+    size_t cut = rest.size();
+    if (cut >= PATH_MAX) {
+      cut = rest.rfind('/', PATH_MAX - 1);
+      if (cut == std::string_view::npos || cut == 0) {
+        ec_ = make_error(ENAMETOOLONG);
+        return;
+      }
+    }
+    std::string stretch(rest.substr(0, cut));
+    int fd = ::openat(dir_, stretch.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      ec_ = last_error();
+      return;
+    }
+    held_.reset(fd);  // the previous stretch's fd is needed no longer
+    dir_ = fd;
+    rest.remove_prefix(std::min(cut + 1, rest.size()));
+  }
+}
+
 UniqueFd open_at(int dirfd, const char* path, int flags, mode_t mode, std::error_code& ec) {
-  int fd;
-  do {
-    fd = ::openat(dirfd, path, flags | O_CLOEXEC, mode);
-  } while (fd < 0 && errno == EINTR);
+  int fd = beneath(dirfd, path, [&](int dir, const char* name) {
+    int fd;
+    do {
+      fd = ::openat(dir, name, flags | O_CLOEXEC, mode);
+    } while (fd < 0 && errno == EINTR);
+    return fd;
+  });
   ec = fd < 0 ? last_error() : std::error_code{};
   return UniqueFd(fd);
 }
@@ -30,13 +65,17 @@ UniqueFd open_dir(int dirfd, const char* path, std::error_code& ec) {
 
 std::error_code lstat_at(int dirfd, const char* path, struct stat& st) {
   int flags = AT_SYMLINK_NOFOLLOW | (*path ? 0 : AT_EMPTY_PATH);
-  if (::fstatat(dirfd, path, &st, flags) != 0) return last_error();
+  if (beneath(dirfd, path, [&](int dir, const char* name) { return ::fstatat(dir, name, &st, flags); }) != 0)
+    return last_error();
   return {};
 }
 
 std::error_code statx_at(int dirfd, const char* path, struct statx& sx) {
   int flags = AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT | (*path ? 0 : AT_EMPTY_PATH);
-  if (::statx(dirfd, path, flags, STATX_BASIC_STATS | STATX_BTIME, &sx) != 0) return last_error();
+  if (beneath(dirfd, path, [&](int dir, const char* name) {
+        return ::statx(dir, name, flags, STATX_BASIC_STATS | STATX_BTIME, &sx);
+      }) != 0)
+    return last_error();
   return {};
 }
 
@@ -72,7 +111,9 @@ std::error_code dir_identity(int dir_fd, std::string& id) {
 std::error_code read_link_at(int dirfd, const char* path, std::string& target) {
   std::vector<char> buf(256);
   for (;;) {
-    ssize_t n = ::readlinkat(dirfd, path, buf.data(), buf.size());
+    ssize_t n = beneath(dirfd, path, [&](int dir, const char* name) {
+      return ::readlinkat(dir, name, buf.data(), buf.size());
+    });
     if (n < 0) return last_error();
     if (static_cast<size_t>(n) < buf.size()) {
       target.assign(buf.data(), static_cast<size_t>(n));

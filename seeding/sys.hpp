@@ -3,12 +3,15 @@
 #pragma once
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -42,6 +45,54 @@ class UniqueFd {
 
 inline std::error_code last_error() { return {errno, std::system_category()}; }
 inline std::error_code make_error(int err) { return {err, std::system_category()}; }
+
+// `path` below `dirfd`, made usable by one *at() call whatever its length.
+// From PATH_MAX bytes on, every such call fails ENAMETOOLONG, though the
+// kernel walks any depth a component at a time, and the view's paths are
+// longer than the ones its callers walked (they start at <ws>/target, not
+// at the caller's directory). So a long path's parent is opened a stretch
+// shorter than PATH_MAX at a time (O_PATH: search permission only, as the
+// kernel's own walk), and the call is made from there on the last name.
+// A short path costs nothing: dir() and name() are what was given.
+class Reach {
+ public:
+  Reach(int dirfd, const char* path);
+  int dir() const { return dir_; }
+  const char* name() const { return name_; }
+  // Why the parent could not be reached (ENOENT, ENOTDIR, EACCES...), as the
+  // call itself would have failed.
+  std::error_code error() const { return ec_; }
+
+ private:
+  UniqueFd held_;
+  int dir_;
+  const char* name_;
+  std::error_code ec_;
+};
+
+// Runs `call(dir, name)` on `path` below `dirfd` reached as Reach does. If it
+// cannot be reached, returns what the call returns on failure (-1 with errno
+// set, or the error_code) without calling it.
+template <class Call>
+auto beneath(int dirfd, const char* path, Call&& call) -> decltype(call(dirfd, path)) {
+  using Result = decltype(call(dirfd, path));
+  if (std::strlen(path) < PATH_MAX) [[likely]] return call(dirfd, path);
+  Reach r(dirfd, path);
+  if (r.error()) {
+    errno = r.error().value();
+    if constexpr (std::is_same_v<Result, std::error_code>) return r.error();
+    else return Result(-1);
+  }
+  return call(r.dir(), r.name());
+}
+// The same for the two paths of linkat(2), renameat(2) and the like.
+template <class Call>
+auto beneath(int dirfd1, const char* path1, int dirfd2, const char* path2, Call&& call)
+    -> decltype(call(dirfd1, path1, dirfd2, path2)) {
+  return beneath(dirfd1, path1, [&](int d1, const char* n1) {
+    return beneath(dirfd2, path2, [&](int d2, const char* n2) { return call(d1, n1, d2, n2); });
+  });
+}
 
 // openat(2) that retries EINTR; the result is invalid and `ec` set on failure.
 UniqueFd open_at(int dirfd, const char* path, int flags, mode_t mode, std::error_code& ec);

@@ -725,5 +725,49 @@ TEST(BuildLock, SeesALockHeldByABuild) {
   EXPECT_FALSE(held_build_lock(fd.get()));
 }
 
+// sys::Reach: a path of PATH_MAX or more is reached a stretch at a time, and
+// fails as the call itself would (never ENAMETOOLONG for a path that exists).
+TEST(Sys, ReachesPathsLongerThanPathMaxAndFailsAsTheCallWould) {
+  TempDir tmp("seedfs-reach");
+  std::error_code ec;
+  sys::UniqueFd top = sys::open_dir(AT_FDCWD, tmp.path().c_str(), ec);
+  std::string name(250, 'n'), rel;
+  sys::UniqueFd dir(::dup(top.get()));
+  for (int i = 0; i < 40; ++i) {  // 10 KB
+    ASSERT_EQ(::mkdirat(dir.get(), name.c_str(), 0755), 0);
+    dir.reset(::openat(dir.get(), name.c_str(), O_PATH | O_DIRECTORY));
+    rel += (rel.empty() ? "" : "/") + name;
+  }
+  std::string file = rel + "/file";
+  ASSERT_GT(file.size(), 2u * PATH_MAX);
+  // Made, written, read, statted and removed through the long path.
+  EXPECT_EQ(sys::beneath(top.get(), file.c_str(), [](int d, const char* n) {
+              return ::mknodat(d, n, S_IFREG | 0644, 0);
+            }), 0) << std::strerror(errno);
+  struct stat st {};
+  EXPECT_FALSE(sys::lstat_at(top.get(), file.c_str(), st));
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_TRUE(sys::open_at(top.get(), file.c_str(), O_WRONLY, 0, ec)) << ec.message();
+  EXPECT_EQ(sys::beneath(top.get(), file.c_str(), top.get(), (rel + "/renamed").c_str(),
+                         [](int d1, const char* n1, int d2, const char* n2) { return ::renameat(d1, n1, d2, n2); }),
+            0) << std::strerror(errno);
+  EXPECT_EQ(sys::lstat_at(top.get(), file.c_str(), st).value(), ENOENT);
+  EXPECT_FALSE(sys::lstat_at(top.get(), (rel + "/renamed").c_str(), st));
+  // An intermediate dir missing, or a file where a dir should be: the errno a
+  // short path would give.
+  std::string missing = rel.substr(0, rel.size() - 1) + "x/" + rel + "/f";
+  EXPECT_EQ(sys::lstat_at(top.get(), missing.c_str(), st).value(), ENOENT);
+  std::string through_file = rel + "/renamed/" + rel;
+  EXPECT_EQ(sys::lstat_at(top.get(), through_file.c_str(), st).value(), ENOTDIR);
+  sys::Reach r(top.get(), missing.c_str());
+  EXPECT_EQ(r.error().value(), ENOENT);
+  // One name longer than PATH_MAX cannot be reached at all.
+  EXPECT_EQ(sys::lstat_at(top.get(), std::string(PATH_MAX + 10, 'z').c_str(), st).value(), ENAMETOOLONG);
+  // A short path is passed on untouched.
+  sys::Reach same(top.get(), "a/b");
+  EXPECT_EQ(same.dir(), top.get());
+  EXPECT_STREQ(same.name(), "a/b");
+}
+
 }  // namespace
 }  // namespace seedfs::seeding

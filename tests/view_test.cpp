@@ -652,6 +652,139 @@ TEST_F(View, TheRootCleanedDuringMaterializationIsNoFailure) {
   EXPECT_TRUE(stdfs::exists(ws / "debug/build/ring-1/output"));
 }
 
+// ---- paths longer than PATH_MAX ----
+//
+// The kernel walks any depth a name at a time, and ext4 keeps such trees;
+// only a single path of PATH_MAX bytes or more is refused. The daemon
+// reaches entries by their path below <ws>/target, longer than what its
+// caller walked, so a tree a build may make must not end there.
+
+constexpr int kDeepLevels = 60;  // 60 names of 200 bytes: a path of 12 KB, three times PATH_MAX
+
+std::string deep_name(int level) {
+  std::string n = "level" + std::to_string(level) + "-";
+  return n + std::string(200 - n.size(), 'd');
+}
+
+// Opens (O_PATH) the deepest dir of the chain below `top`, a name at a time.
+sys::UniqueFd open_deep(const stdfs::path& top, int levels = kDeepLevels) {
+  sys::UniqueFd fd(::open(top.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  for (int i = 0; fd && i < levels; ++i) {
+    int next = ::openat(fd.get(), deep_name(i).c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    EXPECT_GE(next, 0) << "level " << i << ": " << std::strerror(errno);
+    fd.reset(next);
+  }
+  return fd;
+}
+
+void write_at(int dir, const char* name, const std::string& content, mode_t mode, int64_t mtime = kOld) {
+  sys::UniqueFd f(::openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  ASSERT_TRUE(f) << name << ": " << std::strerror(errno);
+  ASSERT_EQ(::write(f.get(), content.data(), content.size()), static_cast<ssize_t>(content.size()));
+  ::fchmod(f.get(), mode);
+  struct timespec t[2] = {{mtime, 0}, {mtime, 0}};
+  ::futimens(f.get(), t);
+}
+
+std::string read_at(int dir, const char* name) {
+  sys::UniqueFd f(::openat(dir, name, O_RDONLY | O_CLOEXEC));
+  if (!f) return std::string("<") + std::strerror(errno) + ">";
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(f.get(), buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+// A chain of kDeepLevels dirs below `top`, with files, an executable and a
+// symlink at a few depths.
+void make_deep(const stdfs::path& top) {
+  stdfs::create_directories(top);
+  sys::UniqueFd fd(::open(top.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  for (int i = 0; i < kDeepLevels; ++i) {
+    ASSERT_EQ(::mkdirat(fd.get(), deep_name(i).c_str(), 0755), 0) << std::strerror(errno);
+    fd.reset(::openat(fd.get(), deep_name(i).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (i % 15 == 14 || i == kDeepLevels - 1) {
+      std::string tag = std::to_string(i);
+      write_at(fd.get(), "data.bin", "data at level " + tag + std::string(i * 50, 'x'), 0644);
+      write_at(fd.get(), "tool", "#!/bin/sh\necho level " + tag + "\n", 0755);
+      ASSERT_EQ(::symlinkat("data.bin", fd.get(), "latest"), 0);
+    }
+  }
+}
+
+// Entries below the deepest dir's parent chain except those in it.
+test::Snapshot outside_deepest(const test::Snapshot& snap) {
+  std::string deepest;
+  for (int i = 0; i < kDeepLevels; ++i) deepest += "/" + deep_name(i);
+  test::Snapshot out;
+  for (const auto& [rel, e] : snap)
+    if (rel.find(deepest + "/") == std::string::npos) out.emplace(rel, e);
+  return out;
+}
+
+TEST_F(View, PathsLongerThanPathMaxWorkThroughTheViewAndMaterialize) {
+  stdfs::path top = "debug/build/deep-1/out";
+  make_deep(root / top);
+  root_before = test::snapshot(root);
+  ASSERT_GT(root_before.size(), 300u) << "the snapshot must reach the deepest entries";
+  Snapshot expected = filtered(root, tmp);
+  std::string deepest = top.string();
+  for (int i = 0; i < kDeepLevels; ++i) deepest += "/" + deep_name(i);
+  ASSERT_GT(deepest.size(), 2u * PATH_MAX);
+  ASSERT_TRUE(expected.count(deepest + "/data.bin")) << "the seeder reaches the deepest file";
+  mount(5ms);
+
+  // Reads at every depth, then changes in the deepest dir, through the view.
+  sys::UniqueFd deep = open_deep(ws / top);
+  ASSERT_TRUE(deep);
+  const std::string data = read_at(deep.get(), "data.bin");
+  EXPECT_EQ(data.rfind("data at level 59", 0), 0u) << data;
+  char link[64] = {};
+  EXPECT_EQ(::readlinkat(deep.get(), "latest", link, sizeof link - 1), 8) << std::strerror(errno);
+  EXPECT_STREQ(link, "data.bin");
+  for (int level : {14, 29, 44}) {
+    sys::UniqueFd mid = open_deep(ws / top, level + 1);
+    EXPECT_EQ(read_at(mid.get(), "tool"), "#!/bin/sh\necho level " + std::to_string(level) + "\n");
+  }
+  EXPECT_TRUE(live()) << "the changes below must go through the view";
+  write_at(deep.get(), "new.txt", "made through the view", 0640, 0);
+  ASSERT_EQ(::mkdirat(deep.get(), "sub", 0700), 0) << std::strerror(errno);
+  ASSERT_EQ(::renameat(deep.get(), "data.bin", deep.get(), "moved.bin"), 0) << std::strerror(errno);
+  ASSERT_EQ(::unlinkat(deep.get(), "latest", 0), 0) << std::strerror(errno);
+  ASSERT_EQ(::linkat(deep.get(), "new.txt", deep.get(), "new-link.txt", 0), 0) << std::strerror(errno);
+  ASSERT_EQ(::symlinkat("moved.bin", deep.get(), "to-moved"), 0) << std::strerror(errno);
+  {
+    sys::UniqueFd f(::openat(deep.get(), "tool", O_WRONLY | O_APPEND | O_CLOEXEC));  // a copy-up
+    ASSERT_TRUE(f) << std::strerror(errno);
+    ASSERT_EQ(::write(f.get(), "exit 0\n", 7), 7);
+  }
+  ASSERT_EQ(::fchmodat(deep.get(), "moved.bin", 0600, 0), 0) << std::strerror(errno);
+  deep.reset();
+
+  wait_done();
+  ASSERT_FALSE(live());
+  // The plain dir: the changes, and the rest equal to what the root shows.
+  deep = open_deep(ws / top);
+  ASSERT_TRUE(deep);
+  EXPECT_EQ(read_at(deep.get(), "moved.bin"), data);
+  EXPECT_EQ(read_at(deep.get(), "new.txt"), "made through the view");
+  EXPECT_EQ(read_at(deep.get(), "tool"), "#!/bin/sh\necho level 59\nexit 0\n");
+  struct stat a {}, b {}, m {};
+  EXPECT_EQ(::fstatat(deep.get(), "new.txt", &a, 0), 0);
+  EXPECT_EQ(::fstatat(deep.get(), "new-link.txt", &b, 0), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_EQ(::fstatat(deep.get(), "moved.bin", &m, 0), 0);
+  EXPECT_EQ(m.st_mode & 07777, 0600u);
+  EXPECT_NE(::faccessat(deep.get(), "data.bin", F_OK, AT_SYMLINK_NOFOLLOW), 0);
+  EXPECT_NE(::faccessat(deep.get(), "latest", F_OK, AT_SYMLINK_NOFOLLOW), 0);
+  struct stat sub {};
+  EXPECT_EQ(::fstatat(deep.get(), "sub", &sub, AT_SYMLINK_NOFOLLOW), 0);
+  EXPECT_TRUE(S_ISDIR(sub.st_mode));
+  test::Snapshot got = test::snapshot(ws);
+  EXPECT_EQ(got.size(), expected.size() + 3) << "three names more in the deepest dir, the same count elsewhere";
+  EXPECT_EQ(test::diff(outside_deepest(expected), outside_deepest(got)), "");
+}
+
 INSTANTIATE_TEST_SUITE_P(Mode, ViewT0, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Kept" : "Materializing"; });
 
