@@ -6,9 +6,11 @@
 // root's newer build in a workspace whose sources are older (what an older
 // seedfs did when the root was rebuilt while a worktree seeded).
 #include <spdlog/spdlog.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <iostream>
+#include <memory>
 #include <set>
 
 #include "cli/commands.hpp"
@@ -59,6 +61,31 @@ struct WsFile {
   struct stat st;
 };
 
+// Every regular file below the open dir `dir`, walked by fds (a tree deeper
+// than PATH_MAX is walked whole). Dirs this user may not read are passed over.
+std::error_code regular_files(int dir, const std::string& prefix, std::vector<WsFile>& out, std::string& where) {
+  std::error_code ec;
+  sys::UniqueFd fd = sys::open_dir(dir, ".", ec);
+  DIR* d = fd ? ::fdopendir(fd.get()) : nullptr;
+  if (!d) return ec.value() == EACCES ? std::error_code{} : (where = prefix, ec ? ec : sys::last_error());
+  fd.release();  // the DIR owns it now
+  std::unique_ptr<DIR, int (*)(DIR*)> guard(d, ::closedir);
+  while (dirent* e = ::readdir(d)) {
+    std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    WsFile f{prefix.empty() ? std::string(name) : prefix + "/" + std::string(name), {}};
+    if (sys::lstat_at(::dirfd(d), e->d_name, f.st)) continue;  // gone meanwhile
+    if (S_ISREG(f.st.st_mode)) {
+      out.push_back(std::move(f));
+    } else if (S_ISDIR(f.st.st_mode)) {
+      sys::UniqueFd sub = sys::open_at(::dirfd(d), e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0, ec);
+      if (sub)
+        if ((ec = regular_files(sub.get(), f.rel, out, where))) return ec;
+    }
+  }
+  return {};
+}
+
 // A shared file is safe when the link rules name it, or when it is another
 // name of a file they name: cargo makes target/<profile>/libfoo.rlib a
 // hardlink of deps/libfoo-<hash>.rlib, and replaces both alike.
@@ -66,13 +93,11 @@ Sharing inspect(const ArtifactDirs& d, const seeding::Instant& t0) {
   Sharing s;
   std::vector<WsFile> files;
   std::error_code ec;
-  auto it = stdfs::recursive_directory_iterator(d.ws_dir, stdfs::directory_options::skip_permission_denied, ec);
-  if (ec) return s.error = sys::describe(d.ws_dir.string(), ec), s;
-  for (; it != stdfs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) return s.error = sys::describe(it->path().string(), ec), s;
-    WsFile f{it->path().lexically_relative(d.ws_dir).string(), {}};
-    if (::lstat(it->path().c_str(), &f.st) == 0 && S_ISREG(f.st.st_mode)) files.push_back(std::move(f));
-  }
+  sys::UniqueFd ws = sys::open_at(AT_FDCWD, d.ws_dir.c_str(), O_PATH | O_DIRECTORY, 0, ec);
+  std::string where;
+  if (!ws) return s.error = sys::describe(d.ws_dir.string(), ec), s;
+  if ((ec = regular_files(ws.get(), "", files, where)))
+    return s.error = sys::describe((d.ws_dir / where).string(), ec), s;
   std::set<std::pair<dev_t, ino_t>> by_the_rules;
   for (const auto& f : files)
     if (d.artifact->method_for(f.rel, f.st.st_mode) == config::Method::link)
@@ -132,7 +157,8 @@ int cmd_verify(const VerifyArgs& args) {
     std::vector<std::string> not_removed;
     if (args.repair)
       for (const auto& p : s.newer) {
-        if (::unlink((d.ws_dir / p).c_str()) == 0 || errno == ENOENT)
+        if (sys::beneath(AT_FDCWD, (d.ws_dir / p).c_str(), [](int dir, const char* n) { return ::unlinkat(dir, n, 0); }) == 0 ||
+            errno == ENOENT)
           ++repaired;
         else
           not_removed.push_back(sys::describe((d.ws_dir / p).string(), sys::last_error()));

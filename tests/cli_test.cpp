@@ -343,6 +343,37 @@ TEST_F(Cli, SeedAgainKeepsTheWorkspacesT0) {
   EXPECT_NE(human.out.find("changed: debug/.fingerprint/c3-1"), std::string::npos) << human.out;
 }
 
+// A tree deeper than PATH_MAX (the kernel walks any depth, and ext4 keeps it):
+// seeded whole, and verify walks it whole.
+TEST_F(Cli, SeedAndVerifyATreeDeeperThanPathMax) {
+  make_root(2);
+  auto top = root / "target/debug/build/deep-1/out";
+  stdfs::create_directories(top);
+  sys::UniqueFd dir(::open(top.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  std::string name(240, 'p');
+  for (int i = 0; i < 30; ++i) {  // 7 KB below out/
+    ASSERT_EQ(::mkdirat(dir.get(), name.c_str(), 0755), 0);
+    dir.reset(::openat(dir.get(), name.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  }
+  ASSERT_EQ(::mknodat(dir.get(), "deepest.rlib", S_IFREG | 0644, 0), 0);
+  root_before = test::snapshot(root / "target");
+  std::string deepest = "debug/build/deep-1/out";
+  for (int i = 0; i < 30; ++i) deepest += "/" + name;
+  deepest += "/deepest.rlib";
+  ASSERT_EQ(root_before.count(deepest), 1u);
+
+  Result seed = run({"seed", root.string(), ws.string(), "--json"});
+  ASSERT_EQ(seed.rc, 0) << show(seed);
+  Snapshot got = test::snapshot(ws / "target");
+  EXPECT_EQ(got.count(deepest), 1u);
+  size_t files = 0;
+  for (const auto& [rel, e] : got) files += e.type == 'f';
+  EXPECT_GE(files, 5u);
+  Result v = run({"verify", root.string(), ws.string(), "--json"});
+  EXPECT_EQ(v.rc, 0) << show(v);
+  EXPECT_EQ(test::json_value(v.out, "artifacts.0.files"), std::to_string(files)) << v.out;
+}
+
 TEST_F(Cli, VerifyRefusesALiveView) {
   SEEDFS_REQUIRE_FUSE_OR_SKIP();
   make_root(40);
