@@ -167,7 +167,8 @@ std::unique_ptr<CLI::App> make_cli(CliArgs& a) {
       "anything written lands in <ws>/target, and a file shared with the root is copied first, so "
       "the root never changes. A daemon links the files into <ws>/target meanwhile; when it is "
       "done the mount goes away and <ws>/target is a plain directory. `seedfs unmount` stops early; "
-      "a later `seedfs mount` resumes (also after a crash).\n\n"
+      "a later `seedfs mount` resumes (also after a crash, and after a failure such as no space left, "
+      "once its cause is fixed).\n\n"
       "Build in the root at any time: the view shows the root as it was when the mount began (T0, "
       "kept for this workspace dir), never a file the root writes after it, so cargo rebuilds "
       "those units in <ws> from <ws>'s own sources (`seedfs status` counts them).");

@@ -5,9 +5,13 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <signal.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/control.hpp"
@@ -23,8 +27,52 @@
 namespace seedfs::cli {
 namespace {
 
+// The error of an artifact whose materialization failed, in a daemon's status;
+// empty when none did.
+std::string failed_error(const toml::table& status) {
+  if (const toml::array* arts = status["artifacts"].as_array())
+    for (const auto& node : *arts)
+      if (const toml::table* a = node.as_table(); a && (*a)["phase"].value_or(std::string()) == "failed")
+        return (*a)["error"].value_or(std::string("(no error recorded)"));
+  return {};
+}
+
+// Whether process `pid` runs (a zombie that no one reaps yet does not).
+bool running(pid_t pid) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = stat.rfind(')');
+  return close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] != 'Z';
+}
+
+// A live mount whose materialization failed (no space left, an unreadable root
+// entry): its daemon only serves the view until `seedfs unmount`, so a
+// `seedfs mount` once the cause is fixed must not answer "already mounted".
+// It stops that daemon as `seedfs unmount` does and waits for it to exit
+// (its socket, pid file and last status must not outlive the new daemon's
+// start), so that this mount resumes where it failed.
+std::optional<CliError> stop_failed(const ArtifactDirs& a, const StatePaths& state, const toml::table& status,
+                                    const std::string& error) {
+  std::cout << "materializing " << a.ws_dir.string() << " had failed (" << error
+            << "); stopping that mount to resume it" << std::endl;
+  std::error_code ec;
+  if (!control_request(state.socket.string(), "unmount", ec))
+    return CliError{kFailed, "cannot stop the failed mount at " + a.ws_dir.string() + ": " + ec.message()};
+  auto pid = static_cast<pid_t>(status["pid"].value_or(int64_t{0}));
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (running(pid) && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (running(pid))
+    return CliError{kFailed, "the failed mount's daemon (" + std::to_string(pid) +
+                                 ") still serves files open through it (unmounted lazily): close them, then "
+                                 "run `seedfs mount` again"};
+  return std::nullopt;
+}
+
 // What is at the artifact's mount point already: nothing (nullopt), our live
-// mount (same root: fine), a dead one (cleared here), or something else.
+// mount (same root: fine; one whose materialization failed is stopped, to
+// resume), a dead one (cleared here), or something else.
 std::optional<CliError> check_mount_point(const ArtifactDirs& a, const Projects& p,
                                           const StatePaths& state, bool& already) {
   auto m = fs::mount_at(a.ws_dir.string());
@@ -41,8 +89,12 @@ std::optional<CliError> check_mount_point(const ArtifactDirs& a, const Projects&
     }
     std::string root = t["root"].value_or(std::string());
     if (root == p.root.string()) {
-      already = true;
-      return std::nullopt;
+      std::string error = failed_error(t);
+      if (error.empty()) {
+        already = true;
+        return std::nullopt;
+      }
+      return stop_failed(a, state, t, error);
     }
     return CliError{kBadInput, a.ws_dir.string() + " is mounted by seedfs from another root (" +
                                    root + "): `seedfs unmount " + p.ws.string() + "` first"};

@@ -188,7 +188,12 @@ int exit_code_of(const toml::table& t) {
     for (const auto& node : *arts) {
       const toml::table& a = *node.as_table();
       std::string phase = a["phase"].value_or(std::string());
-      if (phase == "failed") return kFailed;
+      if (phase == "failed") {
+        spdlog::error("materializing {} failed; the view stays, serving what it can, until `seedfs unmount`. "
+                      "Once the cause is fixed, `seedfs mount` resumes it",
+                      a["mountpoint"].value_or(std::string()));
+        return kFailed;
+      }
       if (phase == "kept") {
         spdlog::info("{} is kept mounted (--keep-mounted): the view is complete, and stays until "
                      "`seedfs unmount`", a["mountpoint"].value_or(std::string()));
