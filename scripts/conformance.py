@@ -17,11 +17,16 @@ against these targets, each on a fresh loop-mounted ext4:
   ext4                     a plain directory (the baseline)
   fuse-overlayfs           Debian's fuse-overlayfs, its lower dir a root tree
   seedfs kept              `seedfs mount --keep-mounted`: the view for the whole run
-  seedfs materializing     `seedfs mount --rate 1`: the view while the materializer
-                           links and copies under it (one file a second: it outlasts the run)
+  seedfs materializing     `seedfs mount --rate 0.2`: the view while the materializer
+                           links and copies under it (a file per 5 s: it outlasts the run)
+  seedfs dropped caches    `seedfs mount --keep-mounted`, with the kernel's dentry and
+                           inode caches dropped every 3 s for the whole run (FORGETs,
+                           then fresh LOOKUPs, of nodes the daemon still tracks)
   ext4 as a user           the same as the user `seedfs-test` (the baseline for the next)
-  seedfs kept as a user    `seedfs mount --keep-mounted` run by `seedfs-test` through
-                           fusermount3 (/dev/fuse is opened to everyone for the run)
+  fuse-overlayfs as a user, seedfs kept as a user, seedfs materializing as a user,
+  seedfs dropped caches as a user
+                           the same, mounted by `seedfs-test` through fusermount3
+                           (/dev/fuse is opened to everyone for the run)
 
 The root tree of every seedfs target is checked after its run: no name, type,
 mode, owner, size, content or mtime may have changed. The output is one table
@@ -29,6 +34,7 @@ of counts per suite and target, then every pjdfstest test and fsx run that
 fails on a seedfs target where it passes on ext4 as the same user.
 """
 import argparse
+import contextlib
 import hashlib
 import os
 import re
@@ -36,6 +42,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 import time
 
 import benchlib
@@ -127,17 +134,22 @@ def setup_plain(t, fs, uid_gid=None):
         chown_tree(base, *uid_gid)
 
 
-def setup_overlayfs(t, fs):
-    base = os.path.join(fs, "fuse-overlayfs")
+def setup_overlayfs(t, fs, uid_gid=None):
+    base = os.path.join(fs, re.sub(r"\W+", "-", t.name))
     lower, upper, work, mnt = (os.path.join(base, d) for d in ("rootp", "upper", "work", "mnt"))
     for d in (upper, work, mnt):
         os.makedirs(d)
     src = make_root(lower)
+    if uid_gid:
+        chown_tree(base, *uid_gid)
     before = snapshot(lower)
-    sh(["fuse-overlayfs", "-o", f"lowerdir={lower},upperdir={upper},workdir={work}", mnt])
-    t.cleanups.append(lambda: sh(["umount", mnt], check=False))
+    cmd = ["fuse-overlayfs", "-o", f"lowerdir={lower},upperdir={upper},workdir={work}", mnt]
+    sh(as_user(cmd) if t.user else cmd)
+    unmount = ["fusermount3", "-u", mnt] if t.user else ["umount", mnt]
+    t.cleanups.append(lambda: sh(as_user(unmount) if t.user else unmount, check=False))
     t.dir = os.path.join(mnt, "work")
-    os.makedirs(t.dir)
+    mkdir = ["mkdir", t.dir]
+    sh(as_user(mkdir) if t.user else mkdir)
     t.fsx_file = os.path.join(mnt, os.path.relpath(src, lower))
     t.root_check = (lower, before)
 
@@ -165,6 +177,29 @@ def setup_seedfs(t, fs, seedfs, mount_flags, uid_gid=None):
     sh(as_user(mkdir) if t.user else mkdir)
     t.fsx_file = os.path.join(ws, "target", os.path.relpath(src, os.path.join(root, "target")))
     t.root_check = (os.path.join(root, "target"), before)
+
+
+class CacheDropper:
+    """Drops the kernel's dentries and inodes every `every` seconds while
+    running: the kernel FORGETs what the view told it, and looks it up again."""
+
+    def __init__(self, every=3.0):
+        self.every, self.stop, self.drops = every, threading.Event(), 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop.wait(self.every):
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("2")  # dentries and inodes (page cache stays: that is not the point)
+            self.drops += 1
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
 
 
 def still_live(t, seedfs):
@@ -261,19 +296,23 @@ def main():
     a.fsx = a.fsx and os.path.abspath(a.fsx)
     uid_gid = ensure_user(USER)
 
-    plan = [
-        ("ext4", False, lambda t, fs: setup_plain(t, fs)),
-        ("fuse-overlayfs", False, setup_overlayfs),
-        ("seedfs kept", False, lambda t, fs: setup_seedfs(t, fs, seedfs, ["--keep-mounted"])),
-        ("seedfs materializing", False,
-         lambda t, fs: setup_seedfs(t, fs, seedfs, ["--rate", "1", "--priority", "normal"])),
-        ("ext4 as a user", True, lambda t, fs: setup_plain(t, fs, uid_gid)),
-        ("seedfs kept as a user", True, lambda t, fs: setup_seedfs(t, fs, seedfs, ["--keep-mounted"], uid_gid)),
-    ]
+    kept, materializing = ["--keep-mounted"], ["--rate", "0.2", "--priority", "normal"]
+    plan = []
+    for user in (False, True):
+        ids = uid_gid if user else None
+        suffix = " as a user" if user else ""
+        plan += [
+            ("ext4" + suffix, user, lambda t, fs, ids=ids: setup_plain(t, fs, ids)),
+            ("fuse-overlayfs" + suffix, user, lambda t, fs, ids=ids: setup_overlayfs(t, fs, ids)),
+            ("seedfs kept" + suffix, user, lambda t, fs, ids=ids: setup_seedfs(t, fs, seedfs, kept, ids)),
+            ("seedfs materializing" + suffix, user,
+             lambda t, fs, ids=ids: setup_seedfs(t, fs, seedfs, materializing, ids)),
+            ("seedfs dropped caches" + suffix, user, lambda t, fs, ids=ids: setup_seedfs(t, fs, seedfs, kept, ids)),
+        ]
     if a.targets:
         plan = [p for p in plan if p[0] in a.targets]
     if not shutil.which("fuse-overlayfs"):
-        plan = [p for p in plan if p[0] != "fuse-overlayfs"]
+        plan = [p for p in plan if not p[0].startswith("fuse-overlayfs")]
         print("conformance: fuse-overlayfs is not installed; its column is left out", file=sys.stderr)
 
     results = {}
@@ -287,11 +326,15 @@ def main():
             try:
                 setup(t, fs)
                 print(f"conformance: {name} ...", file=sys.stderr, flush=True)
-                if a.pjdfstest:
-                    r["pjdfstest"] = run_pjdfstest(t, a.pjdfstest, a.jobs)
-                if a.fsx:
-                    r["fsx new file"] = run_fsx(t, a.fsx, a.fsx_ops, "new")
-                    r["fsx root file"] = run_fsx(t, a.fsx, a.fsx_ops, "root")
+                dropper = CacheDropper() if "dropped caches" in name else contextlib.nullcontext()
+                with dropper:
+                    if a.pjdfstest:
+                        r["pjdfstest"] = run_pjdfstest(t, a.pjdfstest, a.jobs)
+                    if a.fsx:
+                        r["fsx new file"] = run_fsx(t, a.fsx, a.fsx_ops, "new")
+                        r["fsx root file"] = run_fsx(t, a.fsx, a.fsx_ops, "root")
+                if isinstance(dropper, CacheDropper):
+                    r["drops"] = dropper.drops
                 r["live"] = still_live(t, seedfs)
             except (SystemExit, subprocess.CalledProcessError) as e:  # one target's failure is a cell
                 print(f"conformance: {name}: {e}", file=sys.stderr)
@@ -330,6 +373,8 @@ def report(results, seconds):
         row("fsx: operations the target refuses",
             lambda r: ", ".join(x.replace("FALLOC_FL_", "") for x in r["fsx new file"]["unsupported"]) or "none")
     row("view live to the end", lambda r: "yes" if r["live"] else "NO")
+    if any("drops" in r for r in ok):
+        row("caches dropped", lambda r: str(r["drops"]) if "drops" in r else "-")
     row("root unchanged", lambda r: ("yes" if not r["root changed"] else f"NO ({len(r['root changed'])})")
         if "root changed" in r else "-")
 
