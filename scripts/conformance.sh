@@ -2,7 +2,7 @@
 # POSIX conformance of a live seedfs view beside ext4 and fuse-overlayfs (see
 # scripts/conformance.py --help). Fetches and builds the two public suites it
 # runs, pinned to the commits below, into build/conformance/ (once: a second
-# run reuses them), then runs them. About an hour; not part of CI.
+# run reuses them), then runs them. About 90 minutes on 2 cores; not part of CI.
 #
 #   scripts/conformance.sh                         # everything
 #   scripts/conformance.sh --targets ext4 "seedfs kept"
