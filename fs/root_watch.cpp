@@ -45,9 +45,10 @@ bool RootWatch::watch(const std::string& rel) {
   if (!thread_.joinable()) return false;
   std::lock_guard lock(mu_);
   if (watched_.count(rel)) return true;
-  // Through the artifact dir's fd: the root may be reached by no path this
-  // process can name, and inotify takes only paths.
-  // Through a path of its own there: a deep one may not fit in PATH_MAX with the prefix.
+  // inotify takes only paths, and the root may be reached by no path this
+  // process can name: the dir is opened from the artifact dir's fd and
+  // watched through /proc/self/fd (its own fd: a deep dir's path below the
+  // artifact dir's may not fit in PATH_MAX).
   std::error_code ec;
   sys::UniqueFd dir = sys::open_at(lower_fd_, rel.empty() ? "." : rel.c_str(), O_PATH | O_DIRECTORY, 0, ec);
   int wd = -1;
